@@ -1,0 +1,108 @@
+"""Checkpoints written atomically, listed with sha256 checksums in metadata.json.
+
+A checkpoint file is complete before its name appears in metadata.json, and each load verifies
+its checksum, so a run killed mid-write (or a corrupted file) falls back to the previous good
+checkpoint with a warning that names the bad one. Files load with torch.load(weights_only=True).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+METADATA = "metadata.json"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit() -> str | None:
+    """The commit of the gsrl source tree, when it is a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=False).encode())
+
+
+class CheckpointStore:
+    def __init__(self, directory: Path, keep: int = 3):
+        self.directory = Path(directory)
+        self.keep = keep
+
+    def _metadata(self) -> dict[str, Any]:
+        path = self.directory / METADATA
+        if not path.exists():
+            return {"checkpoints": []}
+        return json.loads(path.read_text())
+
+    def save(self, iteration: int, state: dict[str, Any], info: dict[str, Any]) -> Path:
+        """Write the checkpoint, then record it (with checksum and versions) in metadata.json."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"iter_{iteration:06d}.pt"
+        tmp = self.directory / f".{path.name}.tmp"
+        torch.save(state, tmp)
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        metadata = self._metadata()
+        entries = [e for e in metadata["checkpoints"] if e["iteration"] != iteration]
+        entries.append({"file": path.name, "iteration": iteration, "sha256": sha256_of(path),
+                        "bytes": path.stat().st_size, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        entries.sort(key=lambda e: e["iteration"])
+        for stale in entries[: -self.keep]:
+            (self.directory / stale["file"]).unlink(missing_ok=True)
+        metadata.update(info)
+        metadata["checkpoints"] = entries[-self.keep:]
+        atomic_write_json(self.directory / METADATA, metadata)
+        return path
+
+    def load_latest(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(state, entry) of the newest checkpoint whose checksum verifies; None when there is none."""
+        for entry in reversed(self._metadata()["checkpoints"]):
+            path = self.directory / entry["file"]
+            if not path.exists():
+                log.warning("checkpoint %s is listed but missing; trying an older one", path)
+                continue
+            actual = sha256_of(path)
+            if actual != entry["sha256"]:
+                log.warning("checkpoint %s is corrupt (sha256 %s, expected %s); trying an older one",
+                            path, actual, entry["sha256"])
+                continue
+            return torch.load(path, map_location="cpu", weights_only=True), entry
+        return None

@@ -1,0 +1,128 @@
+"""The `gsrl` command line: train, eval, show-config, data report / download."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from gsrl.config import ConfigError, load_config
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+def main(verbose: bool) -> None:
+    """gsrl: scheduler-driven meta-training (GS-Meta) for few-shot molecular property prediction."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    _setup_logging(verbose)
+
+
+def _load(config_path: str | None, overrides: tuple[str, ...]):
+    try:
+        return load_config(config_path, overrides)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="YAML config (default: configs/quickstart.yaml).")
+@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. -o meta.inner_lr=0.1 (repeatable).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
+              help="Continue the run in RUN_DIR from its last complete checkpoint.")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default: <run.output_dir>/<name>).")
+def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None, run_dir: str | None) -> None:
+    """Meta-train GS-Meta; writes config, checkpoints, TensorBoard events and results.json."""
+    from gsrl.trainer import Trainer
+
+    if resume_dir:
+        trainer = Trainer(None, Path(resume_dir), resume=True)
+    else:
+        config = _load(config_path or str(DEFAULT_CONFIG), overrides)
+        target = Path(run_dir) if run_dir else Path(config.run.output_dir) / config.name
+        trainer = Trainer(config, target)
+    results = trainer.run()
+    click.echo(_summary(results, trainer.run_dir))
+
+
+def _summary(results: dict, run_dir: Path) -> str:
+    paper, honest = results["protocols"]["paper"], results["protocols"]["honest"]
+    lines = [f"run directory: {run_dir}"]
+    if paper["auc_mean"] is not None:
+        lines.append(f"paper protocol : ROC-AUC {100 * paper['auc_mean']:.2f} (best periodic, iteration "
+                     f"{paper['iteration']})")
+    lines.append(f"honest protocol: ROC-AUC {100 * honest['auc_mean']:.2f} ± {100 * honest['auc_std']:.2f} "
+                 f"(final model)")
+    curve = ", ".join(f"{c['iteration']}: {100 * c['auc_mean']:.1f}" for c in results["curve"])
+    lines.append(f"curve (iteration: AUC) {curve}")
+    return "\n".join(lines)
+
+
+@main.command(name="eval")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--draws", type=int, default=None, help="Support draws per property (default: eval.final_draws).")
+def evaluate(run_dir: str, draws: int | None) -> None:
+    """Evaluate the last checkpoint of RUN_DIR on the test properties (honest protocol)."""
+    from gsrl.trainer import FINAL_EVALUATION_INDEX, Trainer
+
+    trainer = Trainer(None, Path(run_dir), resume=True)
+    restored = trainer.checkpoints.load_latest()
+    if restored is None:
+        raise click.ClickException(f"{run_dir} has no valid checkpoint")
+    trainer.env.reset(seed=trainer.config.run.seed, options={"state": restored[0]["env"]})
+    result = trainer.evaluate(FINAL_EVALUATION_INDEX, draws or trainer.config.eval.final_draws)
+    names = trainer.dataset.property_names
+    click.echo(json.dumps(result.to_dict(names), indent=2))
+
+
+@main.command(name="show-config")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE")
+def show_config(config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Print the fully resolved config (defaults < YAML chain < overrides)."""
+    click.echo(_load(config_path, overrides).to_yaml())
+
+
+@main.group()
+def data() -> None:
+    """Inspect and fetch datasets."""
+
+
+@data.command()
+@click.argument("dataset", default="sider")
+@click.option("--root", type=click.Path(file_okay=False), default=None, help="Data root (default $GSRL_DATA_ROOT).")
+def report(dataset: str, root: str | None) -> None:
+    """Rows, parsed molecules, invalid SMILES with examples, per-property class counts."""
+    from gsrl.data.report import dataset_report, format_report
+    from gsrl.runtime import load_dataset
+
+    config = _load(None, (f"data.dataset={dataset}",) + ((f"data.root={root}",) if root else ()))
+    click.echo(format_report(dataset_report(load_dataset(config))))
+
+
+@data.command()
+@click.argument("datasets", nargs=-1)
+@click.option("--root", type=click.Path(file_okay=False), required=True, help="Where to put the files.")
+@click.option("--base-url", default=None, help="Mirror with the same file names (default: public sources).")
+def download(datasets: tuple[str, ...], root: str, base_url: str | None) -> None:
+    """Download dataset files, verifying their sha256 checksums."""
+    from gsrl.data.download import download_datasets
+
+    for path in download_datasets(list(datasets) or None, root, base_url=base_url):
+        click.echo(f"ok {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""Typed run configuration: dataclasses, YAML loading with `base:` inheritance, `key=value` overrides.
+
+Every option a run uses lives here, so a resolved config file fully describes a run and an unknown
+key (a typo) is an error that names the key and the file, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the key and its source."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "sider"
+    root: str | None = None  # data root; None means $GSRL_DATA_ROOT
+    cache_dir: str | None = None  # processed-graph cache; None means $GSRL_CACHE_DIR or ~/.cache/gsrl
+
+
+@dataclass
+class EncoderConfig:
+    conv: str = "gin"  # gin | gcn | graphsage | gat (Hu et al. state_dict format)
+    num_layers: int = 5
+    emb_dim: int = 300
+    dropout: float = 0.1
+    pooling: str = "mean"
+    pretrained: str | None = None  # path to a Hu et al. checkpoint (Pre-GS-Meta)
+
+
+@dataclass
+class RelationConfig:
+    num_layers: int = 2
+    edge_hidden_dim: int = 100
+    edge_mlp_layers: int = 2
+    dropout: float = 0.1
+    input_dropout: float = 0.1
+    top_k: int | None = None  # None: shots - 1 (at least 1), as in GS-Meta
+    mol_mol_edges: bool = True  # ablation "w/o m2m" sets False
+    unk_edges: bool = True  # edges for missing labels
+    unk_weight: float = 1.0
+
+
+@dataclass
+class EpisodeConfig:
+    shots: int = 10  # K actives + K inactives in the support set
+    train_queries: int = 16
+    train_auxiliary: int | None = None  # None: every other training property
+    test_auxiliary: int | None = None  # None: every training property
+    eval_context_queries: int = 16  # unlabelled query molecules present in the test-time inner step
+
+
+@dataclass
+class MetaConfig:
+    inner_steps: int = 1
+    inner_lr: float = 0.5
+    first_order: bool = False
+    adapt: list[str] = field(default_factory=lambda: ["all"])  # all | encoder | relation | classifier | property_embeddings
+    outer_lr: float = 1e-3
+    weight_decay: float = 5e-5
+    grad_clip: float = 1.0
+    contrastive_weight: float = 0.05  # ablation "w/o CL" sets 0
+    contrastive_temperature: float = 0.08
+
+
+@dataclass
+class SchedulerConfig:
+    policy: str = "gsmeta"  # registry name, or "package.module:ClassName" for a user's own policy
+    pool_size: int = 10  # properties in the candidate pool (capped by the number of training properties)
+    pairs: int = 5  # B pairs of subgraphs selected per meta-iteration
+    reward: str = "contrastive"  # registry name in envs.rewards
+    lr: float = 5e-4
+    weight_decay: float = 5e-5
+    grad_clip: float = 1.0
+    hidden_dim: int = 10
+    temperature: float = 1.0
+    temperature_step: int = 500  # tau = (iteration // temperature_step + 1) * temperature
+    options: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the policy class
+
+
+@dataclass
+class EvalConfig:
+    every: int = 100
+    final_draws: int = 5  # support draws averaged for the honest (final-model) figure
+    batch_size: int = 128
+    progress: bool = True
+
+
+@dataclass
+class RunConfig:
+    iterations: int = 2000
+    seed: int = 0
+    output_dir: str = "runs"
+    checkpoint_every: int = 100
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int | None = None  # torch intra-op threads; None keeps torch's default
+    backend: str = "local"  # WorkerGroup backend
+    progress: bool = True
+    picture_every: int = 100  # refresh of the scheduler co-selection picture
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    relation: RelationConfig = field(default_factory=RelationConfig)
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)
+    meta: MetaConfig = field(default_factory=MetaConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @property
+    def relation_top_k(self) -> int:
+        if self.relation.top_k is not None:
+            return self.relation.top_k
+        return max(self.episode.shots - 1, 1)
+
+
+def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
+    """Check `value` against a field annotation, converting YAML ints to floats where a float is expected."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key, source)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{source}: key '{key}' has an invalid value {value!r}")
+    if annotation is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: key '{key}' expects a list, got {value!r}")
+        (item_type,) = typing.get_args(annotation)
+        return [_coerce(v, item_type, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: key '{key}' expects a mapping, got {value!r}")
+        return dict(value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: key '{key}' expects a number, got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: key '{key}' expects an integer, got {value!r}")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: key '{key}' expects true/false, got {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: key '{key}' expects a string, got {value!r}")
+        return value
+    raise ConfigError(f"{source}: key '{key}' has an unsupported type {annotation}")
+
+
+def _apply(target: Any, updates: dict[str, Any], source: str, prefix: str = "") -> None:
+    """Write `updates` into the dataclass `target`, rejecting keys the schema does not have."""
+    hints = typing.get_type_hints(type(target))
+    for key, value in updates.items():
+        dotted = f"{prefix}{key}"
+        if key not in hints:
+            known = ", ".join(sorted(hints))
+            raise ConfigError(f"{source}: unknown config key '{dotted}' (known here: {known})")
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: key '{dotted}' must be a mapping")
+            _apply(current, value, source, prefix=f"{dotted}.")
+        else:
+            setattr(target, key, _coerce(value, hints[key], dotted, source))
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[dict[str, Any], str]]:
+    """Layers of a config file, base first; `base:` names another YAML relative to this file."""
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: circular 'base:' chain")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    with path.open() as handle:
+        content = yaml.safe_load(handle) or {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    layers: list[tuple[dict[str, Any], str]] = []
+    base = content.pop("base", None)
+    if base is not None:
+        layers.extend(_read_yaml(path.parent / base, seen + (path,)))
+    layers.append((content, str(path)))
+    return layers
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn 'meta.inner_lr=0.1' into {'meta': {'inner_lr': 0.1}}; the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key=value")
+    dotted, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw != "" else None
+    nested: dict[str, Any] = {}
+    cursor = nested
+    parts = dotted.strip().split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
+    """Defaults, then the YAML chain at `path` (base first), then command-line overrides."""
+    config = Config()
+    if path is not None:
+        for layer, source in _read_yaml(Path(path)):
+            _apply(config, layer, source)
+    for text in overrides:
+        _apply(config, parse_override(text), f"override '{text}'")
+    validate(config)
+    return config
+
+
+def config_from_dict(values: dict[str, Any], source: str = "<dict>") -> Config:
+    config = Config()
+    _apply(config, values, source)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Cross-field checks that types alone cannot express."""
+    checks = [
+        (config.episode.shots >= 1, "episode.shots must be >= 1"),
+        (config.episode.train_queries >= 2, "episode.train_queries must be >= 2 (one of each class)"),
+        (config.meta.inner_steps >= 0, "meta.inner_steps must be >= 0"),
+        (config.scheduler.pairs >= 1, "scheduler.pairs must be >= 1"),
+        (config.scheduler.pool_size >= 1, "scheduler.pool_size must be >= 1"),
+        (config.run.device in ("auto", "cpu", "cuda"), "run.device must be auto, cpu or cuda"),
+        (config.run.backend in ("local", "ray"), "run.backend must be local or ray"),
+        (config.eval.final_draws >= 1, "eval.final_draws must be >= 1"),
+    ]
+    groups = {"all", "encoder", "relation", "classifier", "property_embeddings"}
+    unknown = [g for g in config.meta.adapt if g not in groups]
+    checks.append((not unknown, f"meta.adapt has unknown groups {unknown}; choose from {sorted(groups)}"))
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)

@@ -1,0 +1,105 @@
+"""One episode of GS-Meta, computed functionally for given meta-parameters and BatchNorm buffers.
+
+BatchNorm rule (identical in one process and on N workers): inside episodes every BatchNorm uses
+the batch statistics of its own forward pass. Running statistics are only read in eval mode
+(candidate-pool embedding, test predictions) and change once per meta-iteration: each selected
+episode's query forward proposes updated running statistics starting from the current buffers,
+and the learner takes the mean of the proposals in spec order. Inner-loop forwards propose
+nothing. Because the momentum update is affine, this equals one momentum step with the mean of
+the episodes' batch statistics, whichever worker computed which episode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from gsrl.config import Config
+from gsrl.data.episodes import EpisodeSpec, EpisodeTensors, episode_tensors
+from gsrl.meta import maml
+from gsrl.meta.losses import binary_cross_entropy
+from gsrl.models.gsmeta import EpisodeOutput, GSMetaModel
+
+Params = dict[str, Tensor]
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Fix dropout randomness to the spec's seed without disturbing the caller's generator."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def clone_buffers(buffers: Params) -> Params:
+    return {name: tensor.clone() for name, tensor in buffers.items()}
+
+
+@dataclass
+class TrainedEpisode:
+    """Phase-1 result of a training episode; the tensors keep their autograd graph."""
+
+    spec: EpisodeSpec
+    query_loss: Tensor
+    support_loss: Tensor | None
+    embedding: Tensor  # g
+    proposed_buffers: Params
+
+
+class EpisodeRunner:
+    """Runs GS-Meta episodes of one dataset on a model replica (the module only supplies structure)."""
+
+    def __init__(self, model: GSMetaModel, dataset, config: Config, device: torch.device):
+        self.model = model
+        self.dataset = dataset
+        self.config = config
+        self.device = device
+        self.adapt_names = model.parameter_names(config.meta.adapt)
+
+    def tensors(self, spec: EpisodeSpec, include_query: bool = True) -> EpisodeTensors:
+        return episode_tensors(spec, self.dataset, self.device, include_query)
+
+    def call(self, params: Params, buffers: Params, *args, **kwargs) -> EpisodeOutput:
+        return functional_call(self.model, {**params, **buffers}, args, kwargs)
+
+    def support_loss_fn(self, buffers: Params, t: EpisodeTensors, query, query_labels):
+        """Inner-loop loss: every support molecule classified inside every query graph."""
+        def loss(params: Params) -> Tensor:
+            out = self.call(params, clone_buffers(buffers), t.support, query, t.properties, t.support_labels,
+                            query_labels, True)
+            target = t.support_labels[:, 0].expand_as(out.support_logits)
+            return binary_cross_entropy(out.support_logits, target)
+        return loss
+
+    def adapt(self, params: Params, buffers: Params, t: EpisodeTensors, query, query_labels) -> tuple[Params, Tensor | None]:
+        meta = self.config.meta
+        loss_fn = self.support_loss_fn(buffers, t, query, query_labels)
+        adapted, losses = maml.adapt(loss_fn, params, self.adapt_names, meta.inner_steps, meta.inner_lr,
+                                     meta.first_order)
+        return adapted, (losses[-1] if losses else None)
+
+    def train_episode(self, params: Params, buffers: Params, spec: EpisodeSpec) -> TrainedEpisode:
+        """Inner adaptation on the support, then the query loss with the adapted parameters."""
+        self.model.train()
+        with seeded(spec.seed, self.device):
+            t = self.tensors(spec)
+            adapted, support_loss = self.adapt(params, buffers, t, t.query, t.query_labels)
+            proposed = clone_buffers(buffers)
+            out = self.call(adapted, proposed, t.support, t.query, t.properties, t.support_labels, t.query_labels,
+                            False)
+            query_loss = binary_cross_entropy(out.query_logits, t.query_labels[:, 0])
+        return TrainedEpisode(spec, query_loss, support_loss, out.subgraph_embedding, proposed)
+
+    @torch.no_grad()
+    def embed(self, params: Params, buffers: Params, spec: EpisodeSpec) -> Tensor:
+        """Candidate-pool embedding g: eval mode, target property only, no gradient."""
+        self.model.eval()
+        t = self.tensors(spec.without_auxiliary())
+        out = self.call(params, buffers, t.support, t.query, t.properties, t.support_labels, t.query_labels, False)
+        return out.subgraph_embedding

@@ -1,0 +1,106 @@
+"""Evaluation of test properties: adapt on a support draw, then score every remaining molecule.
+
+Two protocols are reported, always labelled:
+* "paper": GS-Meta's published protocol: one support draw per property at each periodic
+  evaluation, and the best mean ROC-AUC among the periodic evaluations (no validation split).
+* "honest": the final model only, each property's ROC-AUC averaged over several support draws.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from gsrl.data.episodes import EpisodeSampler, EpisodeSpec, derive_rng
+from gsrl.meta.episode import EpisodeRunner, Params, seeded
+from gsrl.meta.messages import PropertyPrediction
+
+PAPER = "paper"
+HONEST = "honest"
+
+
+def predict(runner: EpisodeRunner, params: Params, buffers: Params, spec: EpisodeSpec,
+            batch_size: int) -> PropertyPrediction:
+    """Inner step(s) on the support with the context queries (train mode), then eval-mode predictions."""
+    model = runner.model
+    with seeded(spec.seed, runner.device):
+        model.train()
+        t = runner.tensors(spec, include_query=False)
+        with torch.enable_grad():
+            adapted, _ = runner.adapt({k: v.detach().requires_grad_(True) for k, v in params.items()}, buffers,
+                                      t, t.context, t.context_labels)
+    adapted_model = copy.deepcopy(model)
+    adapted_model.load_state_dict({**{k: v.detach() for k, v in adapted.items()}, **buffers})
+    adapted_model.eval()
+    scores = []
+    labels = runner.dataset.labels[torch.tensor(spec.query)][:, list((spec.target,) + spec.auxiliary)]
+    with torch.no_grad():
+        support = adapted_model.encode(t.support)
+        for start in range(0, len(spec.query), batch_size):
+            ids = spec.query[start:start + batch_size]
+            graphs = runner.dataset.graphs.collate_ids(ids).to(runner.device)
+            chunk_labels = labels[start:start + batch_size].to(runner.device)
+            out = adapted_model.relate(support, adapted_model.encode(graphs), t.properties, t.support_labels,
+                                       chunk_labels, with_support_logits=False)
+            scores.append(torch.sigmoid(out.query_logits).cpu())
+    return PropertyPrediction(spec.target, torch.cat(scores).numpy(), labels[:, 0].numpy())
+
+
+def roc_auc(prediction: PropertyPrediction) -> float:
+    return float(roc_auc_score(prediction.labels, prediction.scores))
+
+
+def evaluation_specs(sampler: EpisodeSampler, properties: list[int], auxiliary_count: int | None, seed: int,
+                     evaluation_index: int, draws: int) -> list[EpisodeSpec]:
+    """Support draws for each test property, fixed by (seed, evaluation index, property, draw)."""
+    specs = []
+    for prop in sampler.eligible_properties(properties):
+        for draw in range(draws):
+            rng = derive_rng(seed, 7_919, evaluation_index, prop, draw)
+            aux = sampler.auxiliary_for(prop, sampler.train_properties, auxiliary_count, rng)
+            specs.append(sampler.eval_spec(prop, aux, rng))
+    return specs
+
+
+@dataclass
+class EvaluationResult:
+    iteration: int
+    per_property: dict[int, list[float]]  # property -> ROC-AUC per support draw
+
+    @property
+    def property_means(self) -> dict[int, float]:
+        return {p: float(np.mean(v)) for p, v in self.per_property.items()}
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(list(self.property_means.values())))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(list(self.property_means.values())))
+
+    def to_dict(self, names: list[str]) -> dict:
+        return {"iteration": self.iteration, "auc_mean": self.mean, "auc_std": self.std,
+                "per_property": {names[p]: v for p, v in self.per_property.items()}}
+
+
+def summarize(predictions: list[PropertyPrediction], iteration: int) -> EvaluationResult:
+    per_property: dict[int, list[float]] = {}
+    for prediction in predictions:
+        per_property.setdefault(prediction.target, []).append(roc_auc(prediction))
+    return EvaluationResult(iteration, per_property)
+
+
+@dataclass
+class ProtocolTracker:
+    """Keeps the periodic evaluations and derives both protocols' figures."""
+
+    periodic: list[EvaluationResult] = field(default_factory=list)
+    final: EvaluationResult | None = None
+
+    def paper(self) -> EvaluationResult | None:
+        return max(self.periodic, key=lambda r: r.mean) if self.periodic else None

@@ -1,0 +1,37 @@
+"""Data that crosses between the learner and episode workers (in-process or through Ray)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from torch import Tensor
+
+
+@dataclass
+class Weights:
+    """Meta-parameters and BatchNorm buffers at one version; broadcast once per meta-iteration."""
+
+    version: int
+    params: dict[str, Tensor]
+    buffers: dict[str, Tensor]
+
+
+@dataclass
+class EpisodeSummary:
+    """Phase-1 result of one training episode, without autograd history."""
+
+    embedding: Tensor  # g
+    query_loss: float
+    support_loss: float | None
+    proposed_buffers: dict[str, Tensor]
+    version: int
+
+
+@dataclass
+class PropertyPrediction:
+    """Test-query predictions of one evaluation episode."""
+
+    target: int
+    scores: np.ndarray
+    labels: np.ndarray

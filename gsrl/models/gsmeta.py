@@ -1,0 +1,76 @@
+"""The GS-Meta network: molecule encoder, property embeddings, relation GNN, classifier, subgraph embedding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+
+from gsrl.config import Config
+from gsrl.models.encoder import MoleculeEncoder
+from gsrl.models.relation import EpisodeStructure, RelationNet
+
+PARAMETER_GROUPS = ("encoder", "relation", "classifier", "property_embeddings")
+
+
+@dataclass
+class EpisodeOutput:
+    support_logits: Tensor | None  # [B, n_s]: every support molecule, classified inside every query graph
+    query_logits: Tensor  # [B]
+    subgraph_embedding: Tensor  # g [d]
+
+
+class GSMetaModel(nn.Module):
+    def __init__(self, num_properties: int, train_properties: list[int], config: Config):
+        super().__init__()
+        enc, rel = config.encoder, config.relation
+        dim = enc.emb_dim
+        self.encoder = MoleculeEncoder(conv=enc.conv, num_layers=enc.num_layers, emb_dim=dim,
+                                       dropout=enc.dropout, pooling=enc.pooling)
+        self.property_embeddings = nn.Embedding(num_properties, dim)
+        with torch.no_grad():  # properties never seen in meta-training start at zero
+            unseen = torch.ones(num_properties, dtype=torch.bool)
+            unseen[train_properties] = False
+            self.property_embeddings.weight[unseen] = 0.0
+        self.relation = RelationNet(dim, rel.num_layers, rel.edge_hidden_dim, rel.edge_mlp_layers, rel.dropout,
+                                    rel.input_dropout, config.relation_top_k, rel.mol_mol_edges)
+        self.classifier = nn.Sequential(nn.Linear(2 * dim, dim), nn.BatchNorm1d(dim), nn.ReLU(), nn.Linear(dim, 1))
+        self.unk_edges = rel.unk_edges
+        self.unk_weight = rel.unk_weight
+
+    def encode(self, graphs: Batch) -> Tensor:
+        return self.encoder(graphs.x, graphs.edge_index, graphs.edge_attr, graphs.batch, graphs.num_graphs)
+
+    def forward(self, support: Batch, query: Batch, properties: Tensor, support_labels: Tensor,
+                query_labels: Tensor, with_support_logits: bool = True) -> EpisodeOutput:
+        """One episode from molecule graphs. Support and query are encoded as separate batches (their
+        BatchNorm statistics are separate, as in GS-Meta)."""
+        return self.relate(self.encode(support), self.encode(query), properties, support_labels, query_labels,
+                           with_support_logits)
+
+    def relate(self, support: Tensor, query: Tensor, properties: Tensor, support_labels: Tensor,
+               query_labels: Tensor, with_support_logits: bool = True) -> EpisodeOutput:
+        """support [n_s, d] and query [B, d] molecule embeddings; properties [T] ids (target first);
+        support_labels [n_s, T], query_labels [B, T] (the target column is never used as an edge)."""
+        support_labels, query_labels = support_labels.to(support.dtype), query_labels.to(support.dtype)
+        structure = EpisodeStructure.build(support_labels, query_labels[:, 1:], self.unk_edges, self.unk_weight)
+        batch, n_support = query.shape[0], support.shape[0]
+        molecules = torch.cat([support.unsqueeze(0).expand(batch, -1, -1), query.unsqueeze(1)], dim=1)
+        h = self.relation(self.property_embeddings(properties), molecules, structure)
+        num_props = properties.shape[0]
+        target = h[:, :1]
+        support_logits = None
+        if with_support_logits:
+            pairs = torch.cat([h[:, num_props:num_props + n_support], target.expand(-1, n_support, -1)], dim=-1)
+            support_logits = self.classifier(pairs.reshape(batch * n_support, -1)).reshape(batch, n_support)
+        query_logits = self.classifier(torch.cat([h[:, -1], h[:, 0]], dim=-1)).squeeze(-1)
+        mean_graph = h.mean(dim=0)
+        embedding = mean_graph[0] + torch.sigmoid(mean_graph[1:].mean(dim=0))
+        return EpisodeOutput(support_logits, query_logits, embedding)
+
+    def parameter_names(self, groups: list[str]) -> list[str]:
+        """Names of the parameters in the given groups ("all" = every parameter), in module order."""
+        wanted = set(PARAMETER_GROUPS) if "all" in groups else set(groups)
+        return [name for name, _ in self.named_parameters() if name.split(".", 1)[0] in wanted]

@@ -1,0 +1,44 @@
+"""Turning a Config into live objects: device, thread count, dataset, model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from gsrl.config import Config
+from gsrl.data.datasets import FewShotDataset, load_fewshot_dataset, resolve_data_root
+from gsrl.models.gsmeta import GSMetaModel
+
+
+def resolve_device(config: Config) -> torch.device:
+    if config.run.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if config.run.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("run.device is 'cuda' but no CUDA device is available")
+    return torch.device(config.run.device)
+
+
+def apply_threads(config: Config) -> None:
+    if config.run.threads is not None:
+        torch.set_num_threads(config.run.threads)
+
+
+def cache_dir(config: Config) -> Path:
+    configured = config.data.cache_dir or os.environ.get("GSRL_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "gsrl"
+
+
+def load_dataset(config: Config) -> FewShotDataset:
+    return load_fewshot_dataset(config.data.dataset, resolve_data_root(config.data.root), cache_dir(config))
+
+
+def build_model(dataset: FewShotDataset, config: Config, seed: int | None = None) -> GSMetaModel:
+    """A freshly initialised model (seeded), with a pretrained encoder when the config names one."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = GSMetaModel(dataset.num_properties, list(dataset.train_properties), config)
+    if config.encoder.pretrained:
+        model.encoder.load_pretrained(config.encoder.pretrained)
+    return model

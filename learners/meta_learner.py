@@ -1,0 +1,91 @@
+"""MetaLearner: owns the meta-parameters, applies the outer MAML update, versions the weights."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gsrl.config import Config
+from gsrl.meta.losses import nt_xent
+from gsrl.meta.messages import EpisodeSummary, Weights
+from gsrl.models.gsmeta import GSMetaModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OuterStep:
+    query_loss: float
+    support_loss: float
+    contrastive_loss: float
+    total_loss: float
+    grad_norm: float
+    applied: bool  # False when a non-finite loss or gradient made the update unsafe
+
+
+class MetaLearner:
+    def __init__(self, model: GSMetaModel, config: Config):
+        self.model = model
+        self.config = config
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.meta.outer_lr,
+                                           weight_decay=config.meta.weight_decay)
+        self.version = 0
+        self.skipped_updates = 0
+
+    def weights(self) -> Weights:
+        return Weights(self.version, {k: v.detach() for k, v in self.model.named_parameters()},
+                       {k: v.detach() for k, v in self.model.named_buffers()})
+
+    def contrastive_gradient(self, summaries: list[EpisodeSummary]) -> tuple[float, Tensor]:
+        """lambda * NT-Xent over the pairs (first half of the specs vs second half) and its gradient wrt each g."""
+        meta = self.config.meta
+        embeddings = torch.stack([s.embedding for s in summaries]).detach().requires_grad_(True)
+        pairs = embeddings.shape[0] // 2
+        loss = nt_xent(embeddings[:pairs], embeddings[pairs:], meta.contrastive_temperature)
+        (grad,) = torch.autograd.grad(meta.contrastive_weight * loss, embeddings)
+        return float(loss.detach()), grad
+
+    def apply(self, grads: dict[str, Tensor], summaries: list[EpisodeSummary], contrastive: float) -> OuterStep:
+        """One AdamW step with clipped gradients; skipped (and counted) if anything is non-finite."""
+        query = sum(s.query_loss for s in summaries) / len(summaries)
+        supports = [s.support_loss for s in summaries if s.support_loss is not None]
+        support = sum(supports) / len(supports) if supports else float("nan")
+        total = query + self.config.meta.contrastive_weight * contrastive
+        finite = math.isfinite(total) and all(bool(torch.isfinite(g).all()) for g in grads.values())
+        if not finite:
+            self.skipped_updates += 1
+            log.warning("non-finite loss or gradient at version %d (loss %.4g); update skipped (%d so far)",
+                        self.version, total, self.skipped_updates)
+            return OuterStep(query, support, contrastive, total, float("nan"), False)
+        for name, param in self.model.named_parameters():
+            param.grad = grads[name].to(param.device)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.meta.grad_clip))
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self._update_buffers(summaries)
+        self.version += 1
+        return OuterStep(query, support, contrastive, total, grad_norm, True)
+
+    @torch.no_grad()
+    def _update_buffers(self, summaries: list[EpisodeSummary]) -> None:
+        """Running statistics become the mean of the episodes' proposals (see gsrl.meta.episode)."""
+        for name, buffer in self.model.named_buffers():
+            proposals = [s.proposed_buffers[name] for s in summaries]
+            if buffer.dtype.is_floating_point:
+                buffer.copy_(torch.stack(proposals).mean(dim=0))
+            else:
+                buffer.copy_(proposals[0])
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "version": self.version, "skipped_updates": self.skipped_updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.version = state["version"]
+        self.skipped_updates = state["skipped_updates"]
