@@ -7,6 +7,7 @@ key (a typo) is an error that names the key and the file, never a silently ignor
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -14,6 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads 1e-4 (no decimal point) as a float, as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _load_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
 
 
 class ConfigError(ValueError):
@@ -203,8 +219,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[dict[str, 
         raise ConfigError(f"{path}: circular 'base:' chain")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    with path.open() as handle:
-        content = yaml.safe_load(handle) or {}
+    content = _load_yaml(path.read_text()) or {}
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     layers: list[tuple[dict[str, Any], str]] = []
@@ -220,7 +235,7 @@ def parse_override(text: str) -> dict[str, Any]:
     if "=" not in text:
         raise ConfigError(f"override '{text}' must look like key=value")
     dotted, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw != "" else None
+    value = _load_yaml(raw) if raw != "" else None
     nested: dict[str, Any] = {}
     cursor = nested
     parts = dotted.strip().split(".")

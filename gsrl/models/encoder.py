@@ -189,7 +189,7 @@ class GraphSAGEConv(_BondConv):
 
 
 class GATConv(_BondConv):
-    """Two-head GAT with edge features, as published (including its softmax grouping).
+    """Two-head GAT with edge features, in the semantics its pretrained weights were trained with.
 
     Each head works in the full ``emb_dim`` width (``weight_linear`` maps d -> heads * d); the
     head outputs are averaged and a bias is added.
@@ -230,17 +230,16 @@ class GATConv(_BondConv):
         score_target_i: Tensor,
         score_source_j: Tensor,
         att_source: Tensor,
-        edge_index_j: Tensor,
-        size_j: int | None,
+        edge_index_i: Tensor,
+        size_i: int | None,
     ) -> Tensor:
         logits = score_target_i + score_source_j + (edge_emb * att_source).sum(dim=-1)
         logits = F.leaky_relu(logits, GAT_NEGATIVE_SLOPE)
-        # Attention is normalised over edges sharing edge_index[0] (the sender), while messages
-        # are summed at edge_index[1] (the receiver). That is what the published layer computes
-        # under PyG >= 1.1 and what GS-Meta runs, so it is kept on purpose. (pretrain-gnns itself
-        # lists PyG 1.0.3, whose propagate also summed at edge_index[0]; there the same line gave
-        # textbook GAT normalisation over each receiver's incoming edges.)
-        alpha = softmax(logits, edge_index_j, num_nodes=size_j)
+        # Attention is normalised over each receiver's incoming edges. The pretrained checkpoints
+        # were trained with PyG 1.0.3, whose propagate grouped the softmax and the sum at the same
+        # node; later PyG releases run the published line grouped by the sender instead, which
+        # does not match the weights. gsrl follows the semantics the weights were trained with.
+        alpha = softmax(logits, edge_index_i, num_nodes=size_i)
         return (x_j + edge_emb) * alpha.unsqueeze(-1)
 
     def update(self, aggr_out: Tensor) -> Tensor:

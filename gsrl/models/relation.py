@@ -68,7 +68,13 @@ def _label_types(labels: Tensor, unk_edges: bool) -> Tensor:
 
 
 class EdgeScorer(nn.Module):
-    """Learned molecule–molecule edges: a_ij = sigmoid(MLP(exp(-|h_i - h_j|))), no self edge, top-k per row."""
+    """Learned molecule–molecule edges: a_ij = sigmoid(MLP(exp(-|h_i - h_j|))), no self edge, top-k per row.
+
+    The pair features are symmetric (x_ij = x_ji) and every diagonal pair is the all-ones vector,
+    so the MLP runs once per unordered pair plus once for the diagonal, and the BatchNorm
+    statistics weight them as the full n x n grid would (off-diagonal twice, diagonal n times).
+    This is the same function as the MLP over the whole grid at half the arithmetic and memory.
+    """
 
     def __init__(self, dim: int, hidden_dim: int, num_layers: int, dropout: float, top_k: int):
         super().__init__()
@@ -86,21 +92,51 @@ class EdgeScorer(nn.Module):
 
     def forward(self, mol: Tensor) -> Tensor:
         """mol [B, n, d] -> adjacency [B, n, n]; row r lists the edges r -> c."""
-        batch, n, _ = mol.shape
-        x = torch.exp(-(mol.unsqueeze(2) - mol.unsqueeze(1)).abs())
+        batch, n, dim = mol.shape
+        rows, cols = torch.triu_indices(n, n, offset=1, device=mol.device)
+        pairs = torch.exp(-(mol[:, rows] - mol[:, cols]).abs())  # [B, P, d], P = n(n-1)/2
+        diagonal = mol.new_ones(batch, 1, dim)  # exp(-|h_i - h_i|)
+        x = torch.cat([pairs, diagonal], dim=1)
         for linear, norm in zip(self.hidden, self.norms):
-            x = linear(x)
-            channels = x.shape[-1]
-            x = F.leaky_relu(norm(x.reshape(-1, channels)).reshape(batch, n, n, channels))
+            x = F.leaky_relu(_grid_batch_norm(linear(x), norm, n))
             if self.training and self.dropout > 0:  # channel dropout, as Dropout2d on [B, C, n, n]
-                keep = F.dropout(x.new_ones(batch, 1, 1, channels), self.dropout, training=True)
-                x = x * keep
-        scores = torch.sigmoid(self.out(x).squeeze(-1))
-        scores = scores * (1.0 - torch.eye(n, dtype=scores.dtype, device=scores.device))
-        k = min(self.top_k, n)
-        top = scores.topk(k, dim=-1).indices
-        mask = torch.zeros_like(scores).scatter(-1, top, 1.0)
-        return scores * mask
+                x = x * F.dropout(x.new_ones(batch, 1, x.shape[-1]), self.dropout, training=True)
+        pair_scores = torch.sigmoid(self.out(x[:, :-1]).squeeze(-1))  # [B, P]
+        scores = _symmetric_matrix(pair_scores, rows, cols, n)
+        top = scores.topk(min(self.top_k, n), dim=-1).indices
+        return scores * torch.zeros_like(scores).scatter(-1, top, 1.0)
+
+
+def _symmetric_matrix(values: Tensor, rows: Tensor, cols: Tensor, n: int) -> Tensor:
+    """[B, P] upper-triangle values -> [B, n, n] symmetric matrix with a zero diagonal."""
+    index = torch.full((n, n), values.shape[1], dtype=torch.long, device=values.device)
+    index[rows, cols] = torch.arange(values.shape[1], device=values.device)
+    index[cols, rows] = index[rows, cols]
+    padded = torch.cat([values, values.new_zeros(values.shape[0], 1)], dim=1)
+    return padded[:, index.reshape(-1)].reshape(-1, n, n)
+
+
+def _grid_batch_norm(x: Tensor, norm: nn.BatchNorm1d, n: int) -> Tensor:
+    """BatchNorm over the n x n grid of each graph, given [B, P + 1, C] = unordered pairs + the diagonal.
+
+    Train mode uses the grid's batch statistics (each pair counted twice, the diagonal n times)
+    and moves the running statistics like nn.BatchNorm2d would; eval mode uses the running ones.
+    """
+    if not norm.training:
+        return F.batch_norm(x.transpose(1, 2), norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                            False, 0.0, norm.eps).transpose(1, 2)
+    weights = torch.full((x.shape[1],), 2.0, dtype=x.dtype, device=x.device)
+    weights[-1] = float(n)
+    count = x.shape[0] * n * n
+    mean = torch.einsum("bpc,p->c", x, weights) / count
+    centered = x - mean
+    var = torch.einsum("bpc,p->c", centered * centered, weights) / count
+    with torch.no_grad():
+        momentum = norm.momentum
+        norm.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
+        norm.running_var.mul_(1 - momentum).add_(momentum * var.detach() * count / (count - 1))
+        norm.num_batches_tracked.add_(1)
+    return centered * torch.rsqrt(var + norm.eps) * norm.weight + norm.bias
 
 
 class NodeUpdate(nn.Module):

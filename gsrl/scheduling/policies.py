@@ -99,8 +99,8 @@ class GSMetaPolicy(nn.Module):
     def act(self, observation: dict, rng: np.random.Generator, iteration: int) -> Decision:
         valid = valid_pairs(observation)
         weights = self.pair_weights(observation, iteration)
-        picks, log_prob = plackett_luce_sample(weights, self.config.pairs, rng)
-        entropy = float(-(weights * torch.log(weights.clamp_min(1e-12))).sum())
+        picks, log_prob = plackett_luce_sample(weights, min(self.config.pairs, len(valid)), rng)
+        entropy = float(-(weights * torch.log(weights.clamp_min(1e-12))).sum().detach())
         full = np.zeros(len(observation["mask"]) // 2)
         full[valid] = weights.detach().numpy()
         return Decision(valid[picks], log_prob, full, entropy)
@@ -152,8 +152,8 @@ class _PropertyStatsPolicy:
     def act(self, observation: dict, rng: np.random.Generator, iteration: int) -> Decision:
         valid = valid_pairs(observation)
         properties = [int(p) for p in np.asarray(observation["properties"])[valid]]
-        scores = self.scores(properties) + rng.uniform(0, 1e-9, size=len(valid))  # random tie-break
-        order = np.argsort(-scores)[: self.config.pairs]
+        scores = self.scores(properties)
+        order = np.lexsort((rng.permutation(len(valid)), -scores))[: self.config.pairs]  # ties broken at random
         full = np.zeros(len(observation["mask"]) // 2)
         full[valid[order]] = 1.0
         return Decision(valid[order].astype(np.int64), None, full, 0.0)
