@@ -13,6 +13,7 @@ proposes B distinct valid pairs gets exactly those (`info["pairs"]` says what ra
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -67,6 +68,8 @@ class TaskSchedulerEnv(gym.Env):
         self.seed_value = self.config.run.seed
         self.pool: CandidatePool | None = None
         self._pool_seconds = 0.0
+        self._sync_seconds = 0.0
+        self.last_timings: dict[str, float] = {}  # seconds spent in the last step (kept out of info: not reproducible)
 
     # -- Gymnasium API -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -103,13 +106,14 @@ class TaskSchedulerEnv(gym.Env):
             "properties": [self.pool.properties[p] for p in pairs],
             "pool_properties": list(self.pool.properties),
             "query_losses": query_losses,
-            "outer": outer,
-            "time": {"pool_s": self._pool_seconds, "adapt_s": adapted - started, "learn_s": learned - adapted},
+            "outer": dataclasses.asdict(outer),
         }
+        self.last_timings = {"pool_s": self._pool_seconds, "adapt_s": adapted - started,
+                             "learn_s": learned - adapted}
         self.iteration += 1
         terminated = self.iteration >= self.config.run.iterations
         observation = self._observe()
-        info["time"]["sync_s"] = self._sync_seconds
+        self.last_timings["sync_s"] = self._sync_seconds
         return observation, reward, terminated, False, info
 
     # -- helpers -------------------------------------------------------------------------------

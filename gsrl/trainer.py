@@ -115,11 +115,11 @@ class Trainer:
             outer = info["outer"]
             scalars = self._policy_update(decision, reward, info, iteration)
             scalars.update({
-                "meta/query_loss": outer.query_loss, "meta/support_loss": outer.support_loss,
-                "meta/contrastive_loss": outer.contrastive_loss, "meta/grad_norm": outer.grad_norm,
+                "meta/query_loss": outer["query_loss"], "meta/support_loss": outer["support_loss"],
+                "meta/contrastive_loss": outer["contrastive_loss"], "meta/grad_norm": outer["grad_norm"],
                 "meta/lr": self.env.learner.optimizer.param_groups[0]["lr"],
                 "meta/skipped_updates": float(self.env.learner.skipped_updates),
-                **{f"time/{k}": v for k, v in info["time"].items()},
+                **{f"time/{k}": v for k, v in self.env.last_timings.items()},
             })
             selected = [train_index[p] for p in info["properties"]]
             for a in selected:
@@ -136,13 +136,13 @@ class Trainer:
             scalars["time/iteration_s"] = elapsed
             scalars["throughput/episodes_per_s"] = 2 * len(decision.pairs) / elapsed
             telemetry.scalars(scalars, step)
-            self.history.append({"iteration": step, "query_loss": outer.query_loss, "reward": reward,
+            self.history.append({"iteration": step, "query_loss": outer["query_loss"], "reward": reward,
                                  "seconds": elapsed})
             if step % cfg.run.picture_every == 0 or step == cfg.run.iterations:
                 telemetry.co_selection(self.co_selection, [names[p] for p in self.env.sampler.train_properties], step)
             if step % cfg.run.checkpoint_every == 0 or step == cfg.run.iterations:
                 self.checkpoints.save(step, self.state_dict(), self._checkpoint_info())
-            bar.set_postfix(query_loss=f"{outer.query_loss:.3f}", reward=f"{reward:.3f}")
+            bar.set_postfix(query_loss=f"{outer['query_loss']:.3f}", reward=f"{reward:.3f}")
         results = self.finish(telemetry)
         telemetry.close()
         return results
