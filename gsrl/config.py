@@ -106,6 +106,7 @@ class SchedulerConfig:
 @dataclass
 class EvalConfig:
     every: int = 100
+    at_start: bool = False  # also evaluate the untrained model (iteration 0), e.g. to show a learning curve
     final_draws: int = 5  # support draws averaged for the honest (final-model) figure
     batch_size: int = 128
     progress: bool = True

@@ -106,6 +106,8 @@ class Trainer:
         telemetry = Telemetry(self.run_dir / "tensorboard", cfg.to_yaml())
         names = self.dataset.property_names
         train_index = {p: i for i, p in enumerate(self.env.sampler.train_properties)}
+        if cfg.eval.at_start and self.env.iteration == 0 and not self.periodic:
+            self._periodic_evaluation(0, telemetry)
         bar = tqdm(range(self.env.iteration, cfg.run.iterations), initial=self.env.iteration,
                    total=cfg.run.iterations, desc="meta-train", disable=not cfg.run.progress, dynamic_ncols=True)
         for iteration in bar:
@@ -127,11 +129,7 @@ class Trainer:
                     self.co_selection[a, b] += 1
             step = iteration + 1
             if step % cfg.eval.every == 0 or step == cfg.run.iterations:
-                result = self.evaluate(step, draws=1)
-                self.periodic.append(result.to_dict(names))
-                scalars.update({"eval/auc_mean": result.mean, "eval/auc_std": result.std})
-                scalars.update({f"eval_task/{names[p]}": v for p, v in result.property_means.items()})
-                bar.write(f"iteration {step}: test ROC-AUC {100 * result.mean:.2f} (paper protocol draw)")
+                self._periodic_evaluation(step, telemetry)
             elapsed = time.perf_counter() - started
             scalars["time/iteration_s"] = elapsed
             scalars["throughput/episodes_per_s"] = 2 * len(decision.pairs) / elapsed
@@ -146,6 +144,15 @@ class Trainer:
         results = self.finish(telemetry)
         telemetry.close()
         return results
+
+    def _periodic_evaluation(self, step: int, telemetry: Telemetry) -> None:
+        """One support draw per test property (the paper protocol's periodic evaluation)."""
+        names = self.dataset.property_names
+        result = self.evaluate(step, draws=1)
+        self.periodic.append(result.to_dict(names))
+        telemetry.scalars({"eval/auc_mean": result.mean, "eval/auc_std": result.std,
+                           **{f"eval_task/{names[p]}": v for p, v in result.property_means.items()}}, step)
+        tqdm.write(f"iteration {step}: test ROC-AUC {100 * result.mean:.2f} (paper protocol draw)")
 
     def _policy_update(self, decision, reward: float, info: dict, iteration: int) -> dict[str, float]:
         """REINFORCE step (learnable policies) and feedback; a non-finite reward teaches nothing."""
