@@ -170,7 +170,13 @@ class Trainer:
     def evaluate(self, evaluation_index: int, draws: int) -> EvaluationResult:
         specs = evaluation_specs(self.env.sampler, self.env.sampler.test_properties, self.config.episode.test_auxiliary,
                                  self.config.run.seed, evaluation_index, draws)
-        predictions = self.env.workers.evaluate(specs, self.config.eval.batch_size)
+        workers = self.env.workers
+        predictions = []
+        with tqdm(total=len(specs), desc="evaluate", leave=False, disable=not self.config.eval.progress) as bar:
+            for start in range(0, len(specs), workers.size):  # one spec per worker at a time
+                chunk = specs[start:start + workers.size]
+                predictions.extend(workers.evaluate(chunk, self.config.eval.batch_size))
+                bar.update(len(chunk))
         return summarize(predictions, self.env.iteration)
 
     def finish(self, telemetry: Telemetry) -> dict[str, Any]:
