@@ -30,6 +30,7 @@ class EpisodeWorker:
         self.params: dict[str, Tensor] = {}
         self.buffers: dict[str, Tensor] = {}
         self._pending: list[TrainedEpisode] = []
+        self._pending_specs: list[EpisodeSpec] = []
 
     def set_weights(self, weights: Weights) -> None:
         """Adopt a new weights version; parameters become fresh leaves so gradients stay local."""
@@ -44,27 +45,42 @@ class EpisodeWorker:
         return torch.stack([self.runner.embed(self.params, self.buffers, s) for s in specs]).cpu()
 
     def forward(self, specs: list[EpisodeSpec]) -> list[EpisodeSummary]:
-        """Phase 1: adapt + query for each spec, keeping the graphs for `backward`."""
-        self._pending = [self.runner.train_episode(self.params, self.buffers, s) for s in specs]
+        """Phase 1: adapt + query for each spec. With meta.retain_episode_graphs the autograd graphs
+        stay here for `backward`; otherwise only the specs do, and `backward` recomputes them."""
+        retain = self.config.meta.retain_episode_graphs
+        episodes = [self.runner.train_episode(self.params, self.buffers, s, differentiable=retain) for s in specs]
+        self._pending = episodes if retain else []
+        self._pending_specs = list(specs)
         return [EpisodeSummary(
             embedding=e.embedding.detach().cpu(),
             query_loss=float(e.query_loss.detach()),
             support_loss=None if e.support_loss is None else float(e.support_loss.detach()),
             proposed_buffers={k: v.cpu() for k, v in e.proposed_buffers.items()},
             version=self.version,
-        ) for e in self._pending]
+        ) for e in episodes]
 
     def backward(self, grad_embeddings: Tensor, query_weight: float) -> dict[str, Tensor]:
         """Phase 2: gradient of sum_e (query_weight * L_e + <dL/dg_e, g_e>) for this worker's episodes."""
-        if not self._pending:
-            return {k: torch.zeros_like(v).cpu() for k, v in self.params.items()}
         grad_embeddings = grad_embeddings.to(self.device)
-        total = sum(query_weight * e.query_loss + (grad_embeddings[i] * e.embedding).sum()
-                    for i, e in enumerate(self._pending))
         names = list(self.params)
-        grads = torch.autograd.grad(total, [self.params[n] for n in names], allow_unused=True)
-        self._pending = []
-        return {n: (torch.zeros_like(self.params[n]) if g is None else g).detach().cpu() for n, g in zip(names, grads)}
+        totals = {n: torch.zeros_like(p) for n, p in self.params.items()}
+        if self.config.meta.retain_episode_graphs:
+            groups = [self._pending]  # one backward through all retained graphs
+        else:  # recompute each episode (same seed, same values) and backward it alone: one graph in memory
+            groups = ([self.runner.train_episode(self.params, self.buffers, s)] for s in self._pending_specs)
+        offset = 0
+        for episodes in groups:
+            total = sum(query_weight * e.query_loss + (grad_embeddings[offset + i] * e.embedding).sum()
+                        for i, e in enumerate(episodes))
+            offset += len(episodes)
+            if not episodes:
+                continue
+            grads = torch.autograd.grad(total, [self.params[n] for n in names], allow_unused=True)
+            for name, grad in zip(names, grads):
+                if grad is not None:
+                    totals[name] += grad
+        self._pending, self._pending_specs = [], []
+        return {n: g.detach().cpu() for n, g in totals.items()}
 
     def evaluate(self, specs: list[EpisodeSpec], batch_size: int) -> list[PropertyPrediction]:
         return [predict(self.runner, self.params, self.buffers, s, batch_size) for s in specs]

@@ -105,7 +105,7 @@ def main() -> None:
         "seconds_per_iteration": mean["iteration_s"],
         "breakdown_mean_s": {k: v for k, v in mean.items() if k != "iteration_s"},
         "iterations": rows,
-        "seconds_per_evaluation": statistics.mean(e["seconds"] for e in evaluations),
+        "seconds_per_evaluation": statistics.mean(e["seconds"] for e in evaluations) if evaluations else None,
         "evaluations": evaluations,
         "peak_rss_gb_training": training_peak,
         "peak_rss_gb_total": peak_rss_gb(),

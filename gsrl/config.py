@@ -86,6 +86,9 @@ class MetaConfig:
     grad_clip: float = 1.0
     contrastive_weight: float = 0.05  # ablation "w/o CL" sets 0
     contrastive_temperature: float = 0.08
+    # Keep each episode's autograd graph between phase 1 and phase 2 (fast), or recompute the
+    # episodes one at a time in phase 2 (same gradient, about one episode's graph in memory, slower).
+    retain_episode_graphs: bool = True
 
 
 @dataclass

@@ -104,3 +104,25 @@ def test_meta_gradient_matches_finite_differences(tiny_setup, smooth_activations
         values.append(float(_objective(worker, model, specs, config).detach()))
     numeric = (values[0] - values[1]) / (2 * eps)
     assert abs(float(analytic) - numeric) <= 1e-5 * max(1.0, abs(numeric)), (float(analytic), numeric)
+
+
+def test_recomputing_episodes_gives_the_retained_graph_gradient(tiny_config):
+    """meta.retain_episode_graphs=false trades time for memory, never the result."""
+    results = []
+    for retain in ("true", "false"):
+        config = tiny_config(f"meta.retain_episode_graphs={retain}")
+        dataset = load_dataset(config)
+        learner = MetaLearner(build_model(dataset, config, seed=0), config)
+        group = LocalWorkerGroup([EpisodeWorker(config, dataset=dataset)])
+        group.broadcast(learner.weights())
+        sampler = EpisodeSampler.for_dataset(dataset, config.episode.shots, config.episode.train_queries)
+        pool = sampler.candidate_pool(3, None, derive_rng(0, 0))
+        specs = [pair[0] for pair in pool.pairs] + [pair[1] for pair in pool.pairs]
+        summaries = group.forward(specs)
+        _, grad_g = learner.contrastive_gradient(summaries)
+        results.append((summaries, group.backward(grad_g, 1.0 / len(specs))))
+    (kept, grads_kept), (recomputed, grads_recomputed) = results
+    for a, b in zip(kept, recomputed):
+        assert torch.equal(a.embedding, b.embedding) and a.query_loss == b.query_loss
+    for name in grads_kept:
+        torch.testing.assert_close(grads_kept[name], grads_recomputed[name], rtol=1e-5, atol=1e-7)

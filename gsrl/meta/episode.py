@@ -77,23 +77,30 @@ class EpisodeRunner:
             return binary_cross_entropy(out.support_logits, target)
         return loss
 
-    def adapt(self, params: Params, buffers: Params, t: EpisodeTensors, query, query_labels) -> tuple[Params, Tensor | None]:
+    def adapt(self, params: Params, buffers: Params, t: EpisodeTensors, query, query_labels,
+              differentiable: bool = True) -> tuple[Params, Tensor | None]:
         meta = self.config.meta
         loss_fn = self.support_loss_fn(buffers, t, query, query_labels)
         adapted, losses = maml.adapt(loss_fn, params, self.adapt_names, meta.inner_steps, meta.inner_lr,
-                                     meta.first_order)
+                                     meta.first_order or not differentiable)
         return adapted, (losses[-1] if losses else None)
 
-    def train_episode(self, params: Params, buffers: Params, spec: EpisodeSpec) -> TrainedEpisode:
-        """Inner adaptation on the support, then the query loss with the adapted parameters."""
+    def train_episode(self, params: Params, buffers: Params, spec: EpisodeSpec,
+                      differentiable: bool = True) -> TrainedEpisode:
+        """Inner adaptation on the support, then the query loss with the adapted parameters.
+
+        differentiable=False computes the same values without keeping anything for a meta-gradient
+        (no second-order graph, no graph of the query forward): the memory-light first pass.
+        """
         self.model.train()
         with seeded(spec.seed, self.device):
             t = self.tensors(spec)
-            adapted, support_loss = self.adapt(params, buffers, t, t.query, t.query_labels)
+            adapted, support_loss = self.adapt(params, buffers, t, t.query, t.query_labels, differentiable)
             proposed = clone_buffers(buffers)
-            out = self.call(adapted, proposed, t.support, t.query, t.properties, t.support_labels, t.query_labels,
-                            False)
-            query_loss = binary_cross_entropy(out.query_logits, t.query_labels[:, 0])
+            with torch.set_grad_enabled(differentiable):
+                out = self.call(adapted, proposed, t.support, t.query, t.properties, t.support_labels,
+                                t.query_labels, False)
+                query_loss = binary_cross_entropy(out.query_logits, t.query_labels[:, 0])
         return TrainedEpisode(spec, query_loss, support_loss, out.subgraph_embedding, proposed)
 
     @torch.no_grad()
