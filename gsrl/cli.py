@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -25,6 +27,18 @@ def main(verbose: bool) -> None:
     """gsrl: scheduler-driven meta-training (GS-Meta) for few-shot molecular property prediction."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     _setup_logging(verbose)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Problems with the user's input (files, data, run directories) end with a one-line message."""
+    from gsrl.data.datasets import DataFileMissing, DataRootNotConfigured
+    from gsrl.trainer import RunDirectoryExists
+
+    try:
+        yield
+    except (ConfigError, DataFileMissing, DataRootNotConfigured, RunDirectoryExists, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _load(config_path: str | None, overrides: tuple[str, ...]):
@@ -47,13 +61,14 @@ def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str |
     """Meta-train GS-Meta; writes config, checkpoints, TensorBoard events and results.json."""
     from gsrl.trainer import Trainer
 
-    if resume_dir:
-        trainer = Trainer(None, Path(resume_dir), resume=True)
-    else:
-        config = _load(config_path or str(DEFAULT_CONFIG), overrides)
-        target = Path(run_dir) if run_dir else Path(config.run.output_dir) / config.name
-        trainer = Trainer(config, target)
-    results = trainer.run()
+    with _user_errors():
+        if resume_dir:
+            trainer = Trainer(None, Path(resume_dir), resume=True)
+        else:
+            config = _load(config_path or str(DEFAULT_CONFIG), overrides)
+            target = Path(run_dir) if run_dir else Path(config.run.output_dir) / config.name
+            trainer = Trainer(config, target)
+        results = trainer.run()
     click.echo(_summary(results, trainer.run_dir))
 
 
@@ -77,7 +92,8 @@ def evaluate(run_dir: str, draws: int | None) -> None:
     """Evaluate the last checkpoint of RUN_DIR on the test properties (honest protocol)."""
     from gsrl.trainer import FINAL_EVALUATION_INDEX, Trainer
 
-    trainer = Trainer(None, Path(run_dir), resume=True)
+    with _user_errors():
+        trainer = Trainer(None, Path(run_dir), resume=True)
     restored = trainer.checkpoints.load_latest()
     if restored is None:
         raise click.ClickException(f"{run_dir} has no valid checkpoint")
@@ -109,7 +125,8 @@ def report(dataset: str, root: str | None) -> None:
     from gsrl.runtime import load_dataset
 
     config = _load(None, (f"data.dataset={dataset}",) + ((f"data.root={root}",) if root else ()))
-    click.echo(format_report(dataset_report(load_dataset(config))))
+    with _user_errors():
+        click.echo(format_report(dataset_report(load_dataset(config))))
 
 
 @data.command()

@@ -51,3 +51,8 @@ def test_train_then_eval(data_root, cache_dir, tmp_path):
     evaluated = invoke("eval", str(run_dir), "--draws", "1")
     payload = json.loads(evaluated.output)
     assert evaluated.exit_code == 0 and len(payload["per_property"]) == 6
+
+
+def test_missing_dataset_file_is_a_one_line_error(data_root):
+    result = CliRunner().invoke(main, ["data", "report", "pcba", "--root", str(data_root)])
+    assert result.exit_code != 0 and "pcba.csv.gz" in result.output and "Traceback" not in result.output

@@ -9,7 +9,7 @@ Two protocols are reported, always labelled:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -93,14 +93,3 @@ def summarize(predictions: list[PropertyPrediction], iteration: int) -> Evaluati
     for prediction in predictions:
         per_property.setdefault(prediction.target, []).append(roc_auc(prediction))
     return EvaluationResult(iteration, per_property)
-
-
-@dataclass
-class ProtocolTracker:
-    """Keeps the periodic evaluations and derives both protocols' figures."""
-
-    periodic: list[EvaluationResult] = field(default_factory=list)
-    final: EvaluationResult | None = None
-
-    def paper(self) -> EvaluationResult | None:
-        return max(self.periodic, key=lambda r: r.mean) if self.periodic else None
