@@ -36,13 +36,14 @@ class EpisodeWorker:
         """Adopt a new weights version; parameters become fresh leaves so gradients stay local."""
         self.params = {k: v.detach().to(self.device).clone().requires_grad_(True) for k, v in weights.params.items()}
         self.buffers = {k: v.detach().to(self.device).clone() for k, v in weights.buffers.items()}
+        self.model.load_state_dict({**weights.params, **weights.buffers})  # for eval-mode pool embedding
         self.version = weights.version
         self._pending = []
 
     def embed(self, specs: list[EpisodeSpec]) -> Tensor:
         if not specs:
             return torch.empty(0)
-        return torch.stack([self.runner.embed(self.params, self.buffers, s) for s in specs]).cpu()
+        return self.runner.embed_pool(specs).cpu()
 
     def forward(self, specs: list[EpisodeSpec]) -> list[EpisodeSummary]:
         """Phase 1: adapt + query for each spec. With meta.retain_episode_graphs the autograd graphs

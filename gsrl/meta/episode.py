@@ -104,9 +104,40 @@ class EpisodeRunner:
         return TrainedEpisode(spec, query_loss, support_loss, out.subgraph_embedding, proposed)
 
     @torch.no_grad()
-    def embed(self, params: Params, buffers: Params, spec: EpisodeSpec) -> Tensor:
-        """Candidate-pool embedding g: eval mode, target property only, no gradient."""
+    def embed_pool(self, specs: list[EpisodeSpec]) -> Tensor:
+        """Candidate-pool embeddings g [len(specs), d]: eval mode, target property only, no gradient,
+        with the weights currently loaded in the module.
+
+        In eval mode every molecule and every query graph is computed independently of the others
+        (BatchNorm uses running statistics, no dropout), so candidates of equal size go through the
+        model as one batch; the result equals embedding them one at a time.
+        """
         self.model.eval()
-        t = self.tensors(spec.without_auxiliary())
-        out = self.call(params, buffers, t.support, t.query, t.properties, t.support_labels, t.query_labels, False)
-        return out.subgraph_embedding
+        views = [spec.without_auxiliary() for spec in specs]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, view in enumerate(views):
+            groups.setdefault((len(view.support), len(view.query)), []).append(index)
+        embeddings: list[Tensor | None] = [None] * len(views)
+        for indices in groups.values():
+            for index, g in zip(indices, self._embed_same_size([views[i] for i in indices])):
+                embeddings[index] = g
+        return torch.stack(embeddings)
+
+    def _embed_same_size(self, views: list[EpisodeSpec]) -> Tensor:
+        model, dataset = self.model, self.dataset
+        count, n_query = len(views), len(views[0].query)
+        support_ids = [i for view in views for i in view.support]
+        query_ids = [i for view in views for i in view.query]
+        targets = torch.tensor([view.target for view in views], device=self.device)
+
+        def labels(ids: list[int]) -> Tensor:  # [count, per_episode, 1]: each episode's target column
+            rows = dataset.labels[torch.tensor(ids)].to(self.device).view(count, -1, dataset.num_properties)
+            return rows.gather(2, targets.view(count, 1, 1).expand(-1, rows.shape[1], 1))
+
+        support = model.encode(dataset.graphs.collate_ids(support_ids).to(self.device))
+        support = support.view(count, len(views[0].support), -1)
+        query = model.encode(dataset.graphs.collate_ids(query_ids).to(self.device))
+        h = model.node_states(support.repeat_interleave(n_query, dim=0), query,
+                              targets.repeat_interleave(n_query).unsqueeze(1),
+                              labels(support_ids).repeat_interleave(n_query, dim=0), labels(query_ids).view(-1, 1))
+        return model.subgraph_embedding(h.view(count, n_query, *h.shape[1:]))

@@ -50,25 +50,36 @@ class GSMetaModel(nn.Module):
         return self.relate(self.encode(support), self.encode(query), properties, support_labels, query_labels,
                            with_support_logits)
 
-    def relate(self, support: Tensor, query: Tensor, properties: Tensor, support_labels: Tensor,
-               query_labels: Tensor, with_support_logits: bool = True) -> EpisodeOutput:
-        """support [n_s, d] and query [B, d] molecule embeddings; properties [T] ids (target first);
-        support_labels [n_s, T], query_labels [B, T] (the target column is never used as an edge)."""
+    def node_states(self, support: Tensor, query: Tensor, properties: Tensor, support_labels: Tensor,
+                    query_labels: Tensor) -> Tensor:
+        """Relation-net node states [B, N, d] of the B query graphs. support [n_s, d] and support_labels
+        [n_s, T] are shared by all graphs ([B, n_s, d] / [B, n_s, T] per graph also work); query [B, d];
+        properties [T] ids, target first ([B, T] per graph); query_labels [B, T] (the target column is
+        never used as an edge)."""
         support_labels, query_labels = support_labels.to(support.dtype), query_labels.to(support.dtype)
         structure = EpisodeStructure.build(support_labels, query_labels[:, 1:], self.unk_edges, self.unk_weight)
-        batch, n_support = query.shape[0], support.shape[0]
-        molecules = torch.cat([support.unsqueeze(0).expand(batch, -1, -1), query.unsqueeze(1)], dim=1)
-        h = self.relation(self.property_embeddings(properties), molecules, structure)
-        num_props = properties.shape[0]
+        molecules = torch.cat([support.expand(query.shape[0], -1, -1), query.unsqueeze(1)], dim=1)
+        return self.relation(self.property_embeddings(properties), molecules, structure)
+
+    @staticmethod
+    def subgraph_embedding(h: Tensor) -> Tensor:
+        """g = h_target + sigmoid(mean of the other nodes), on node states averaged over the query
+        graphs (dimension -3); leading dimensions index episodes."""
+        mean_graph = h.mean(dim=-3)
+        return mean_graph[..., 0, :] + torch.sigmoid(mean_graph[..., 1:, :].mean(dim=-2))
+
+    def relate(self, support: Tensor, query: Tensor, properties: Tensor, support_labels: Tensor,
+               query_labels: Tensor, with_support_logits: bool = True) -> EpisodeOutput:
+        """Logits and g of one episode from molecule embeddings (shapes as in `node_states`)."""
+        h = self.node_states(support, query, properties, support_labels, query_labels)
+        batch, n_support, num_props = query.shape[0], support.shape[-2], properties.shape[-1]
         target = h[:, :1]
         support_logits = None
         if with_support_logits:
             pairs = torch.cat([h[:, num_props:num_props + n_support], target.expand(-1, n_support, -1)], dim=-1)
             support_logits = self.classifier(pairs.reshape(batch * n_support, -1)).reshape(batch, n_support)
         query_logits = self.classifier(torch.cat([h[:, -1], h[:, 0]], dim=-1)).squeeze(-1)
-        mean_graph = h.mean(dim=0)
-        embedding = mean_graph[0] + torch.sigmoid(mean_graph[1:].mean(dim=0))
-        return EpisodeOutput(support_logits, query_logits, embedding)
+        return EpisodeOutput(support_logits, query_logits, self.subgraph_embedding(h))
 
     def parameter_names(self, groups: list[str]) -> list[str]:
         """Names of the parameters in the given groups ("all" = every parameter), in module order."""

@@ -36,13 +36,14 @@ class EpisodeStructure:
     @classmethod
     def build(cls, support_labels: Tensor, query_aux_labels: Tensor, unk_edges: bool, unk_weight: float,
               ) -> "EpisodeStructure":
-        """support_labels [n_s, T] (column 0 = target), query_aux_labels [B, T-1]; nan = missing."""
-        n_s, num_props = support_labels.shape
+        """support_labels [n_s, T] shared by all graphs, or [B, n_s, T] per graph (column 0 = target);
+        query_aux_labels [B, T-1]; nan = missing."""
+        n_s, num_props = support_labels.shape[-2:]
         batch = query_aux_labels.shape[0]
         n_nodes = num_props + n_s + 1
         dtype, device = support_labels.dtype, support_labels.device
         # edge type per molecule–property pair: [B, n_s + 1, T], -1 where no edge
-        support_types = _label_types(support_labels, unk_edges).unsqueeze(0).expand(batch, -1, -1)
+        support_types = _label_types(support_labels, unk_edges).expand(batch, -1, -1)
         query_types = torch.cat([torch.full((batch, 1), -1, device=device, dtype=torch.long),
                                  _label_types(query_aux_labels, unk_edges)], dim=1).unsqueeze(1)
         mol_types = torch.cat([support_types, query_types], dim=1)
@@ -182,12 +183,13 @@ class RelationNet(nn.Module):
         self.mol_mol_edges = mol_mol_edges
 
     def forward(self, properties: Tensor, molecules: Tensor, structure: EpisodeStructure) -> Tensor:
-        """properties [T, d] (shared by all graphs), molecules [B, n_s + 1, d] -> node states [B, N, d]."""
+        """properties [T, d] shared by all graphs (or [B, T, d] per graph), molecules [B, n_s + 1, d]
+        -> node states [B, N, d]."""
         batch = molecules.shape[0]
-        num_props = properties.shape[0]
+        num_props = properties.shape[-2]
         properties = F.dropout(properties, self.input_dropout, training=self.training)
         molecules = F.dropout(molecules, self.input_dropout, training=self.training)
-        h = torch.cat([properties.unsqueeze(0).expand(batch, -1, -1), molecules], dim=1)
+        h = torch.cat([properties.expand(batch, -1, -1), molecules], dim=1)
         for layer in self.layers:
             weights, counts, type_sums = structure.weights, structure.counts, structure.type_sums
             if self.mol_mol_edges:
