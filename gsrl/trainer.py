@@ -8,7 +8,6 @@ stream), so a run resumed from a checkpoint ends exactly where an uninterrupted 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import platform

@@ -126,3 +126,29 @@ def test_recomputing_episodes_gives_the_retained_graph_gradient(tiny_config):
         assert torch.equal(a.embedding, b.embedding) and a.query_loss == b.query_loss
     for name in grads_kept:
         torch.testing.assert_close(grads_kept[name], grads_recomputed[name], rtol=1e-5, atol=1e-7)
+
+
+def test_two_workers_give_the_one_worker_meta_gradient(tiny_config):
+    """Sharding episodes over workers (the contrastive term couples them) changes nothing."""
+    config = tiny_config()
+    dataset = load_dataset(config)
+    sampler = EpisodeSampler.for_dataset(dataset, config.episode.shots, config.episode.train_queries)
+    pool = sampler.candidate_pool(3, None, derive_rng(0, 2))
+    specs = [pair[0] for pair in pool.pairs] + [pair[1] for pair in pool.pairs]
+    outcomes = []
+    for workers in (1, 2):
+        learner = MetaLearner(build_model(dataset, config, seed=0), config)
+        group = LocalWorkerGroup([EpisodeWorker(config, dataset=dataset) for _ in range(workers)])
+        group.broadcast(learner.weights())
+        summaries = group.forward(specs)
+        contrastive, grad_g = learner.contrastive_gradient(summaries)
+        grads = group.backward(grad_g, 1.0 / len(specs))
+        step = learner.apply(grads, summaries, contrastive)
+        outcomes.append((summaries, grads, step, {k: v.clone() for k, v in learner.model.state_dict().items()}))
+    (s1, g1, step1, m1), (s2, g2, step2, m2) = outcomes
+    assert [a.query_loss for a in s1] == [b.query_loss for b in s2]
+    assert step1.contrastive_loss == step2.contrastive_loss
+    for name in g1:
+        torch.testing.assert_close(g1[name], g2[name], rtol=1e-5, atol=1e-6)
+    for name in m1:
+        torch.testing.assert_close(m1[name], m2[name], rtol=1e-5, atol=1e-6)
