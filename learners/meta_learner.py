@@ -72,13 +72,11 @@ class MetaLearner:
 
     @torch.no_grad()
     def _update_buffers(self, summaries: list[EpisodeSummary]) -> None:
-        """Running statistics become the mean of the episodes' proposals (see gsrl.meta.episode)."""
+        """Running statistics become the sequential composition of the episodes' proposals."""
+        current = {name: buffer.clone() for name, buffer in self.model.named_buffers()}
+        composed = compose_running_statistics(self.model, current, [s.proposed_buffers for s in summaries])
         for name, buffer in self.model.named_buffers():
-            proposals = [s.proposed_buffers[name] for s in summaries]
-            if buffer.dtype.is_floating_point:
-                buffer.copy_(torch.stack(proposals).mean(dim=0))
-            else:
-                buffer.copy_(proposals[0])
+            buffer.copy_(composed[name])
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -89,3 +87,28 @@ class MetaLearner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.version = state["version"]
         self.skipped_updates = state["skipped_updates"]
+
+
+def compose_running_statistics(model: torch.nn.Module, start: dict[str, Tensor],
+                               proposals: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Chain per-episode BatchNorm proposals as if the episodes had run one after another.
+
+    An episode whose forwards moved a layer's statistics k times (k = its num_batches_tracked
+    increase) from `start` proposed p = (1 - m)^k * start + b, with b depending only on its own
+    batches. Starting instead from the previous episode's result r gives (1 - m)^k * r + b.
+    """
+    result = {name: tensor.clone() for name, tensor in start.items()}
+    for name, value in start.items():
+        if not name.endswith(("running_mean", "running_var")):
+            continue
+        prefix = name.rsplit(".", 1)[0]
+        momentum = model.get_submodule(prefix).momentum
+        counter = f"{prefix}.num_batches_tracked"
+        for proposal in proposals:
+            steps = int(proposal[counter] - start[counter])
+            decay = (1.0 - momentum) ** steps
+            result[name] = decay * result[name] + (proposal[name] - decay * value)
+    for name in start:
+        if name.endswith("num_batches_tracked"):
+            result[name] = start[name] + sum(p[name] - start[name] for p in proposals)
+    return result

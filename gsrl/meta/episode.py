@@ -1,12 +1,13 @@
 """One episode of GS-Meta, computed functionally for given meta-parameters and BatchNorm buffers.
 
 BatchNorm rule (identical in one process and on N workers): inside episodes every BatchNorm uses
-the batch statistics of its own forward pass. Running statistics are only read in eval mode
-(candidate-pool embedding, test predictions) and change once per meta-iteration: each selected
-episode's query forward proposes updated running statistics starting from the current buffers,
-and the learner takes the mean of the proposals in spec order. Inner-loop forwards propose
-nothing. Because the momentum update is affine, this equals one momentum step with the mean of
-the episodes' batch statistics, whichever worker computed which episode.
+the batch statistics of its own forward pass. Running statistics (read only in eval mode: the
+candidate-pool embedding and test predictions) follow every train-mode forward of the selected
+episodes — inner-loop and query forwards — in spec order, as one sequential momentum average.
+Each episode starts from the iteration's buffers and returns its proposal; since every momentum
+step is affine in the starting statistics, the learner composes the proposals in spec order into
+exactly the sequential result, whichever worker computed which episode
+(`learners.meta_learner.compose_running_statistics`). Test-time adaptation never moves them.
 """
 
 from __future__ import annotations
@@ -68,19 +69,20 @@ class EpisodeRunner:
     def call(self, params: Params, buffers: Params, *args, **kwargs) -> EpisodeOutput:
         return functional_call(self.model, {**params, **buffers}, args, kwargs)
 
-    def support_loss_fn(self, buffers: Params, t: EpisodeTensors, query, query_labels):
-        """Inner-loop loss: every support molecule classified inside every query graph."""
+    def support_loss_fn(self, running: Params, t: EpisodeTensors, query, query_labels):
+        """Inner-loop loss: every support molecule classified inside every query graph. BatchNorm
+        moves the statistics in `running` in place (the caller passes its own copy)."""
         def loss(params: Params) -> Tensor:
-            out = self.call(params, clone_buffers(buffers), t.support, query, t.properties, t.support_labels,
+            out = self.call(params, running, t.support, query, t.properties, t.support_labels,
                             query_labels, True)
             target = t.support_labels[:, 0].expand_as(out.support_logits)
             return binary_cross_entropy(out.support_logits, target)
         return loss
 
-    def adapt(self, params: Params, buffers: Params, t: EpisodeTensors, query, query_labels,
+    def adapt(self, params: Params, running: Params, t: EpisodeTensors, query, query_labels,
               differentiable: bool = True) -> tuple[Params, Tensor | None]:
         meta = self.config.meta
-        loss_fn = self.support_loss_fn(buffers, t, query, query_labels)
+        loss_fn = self.support_loss_fn(running, t, query, query_labels)
         adapted, losses = maml.adapt(loss_fn, params, self.adapt_names, meta.inner_steps, meta.inner_lr,
                                      meta.first_order or not differentiable)
         return adapted, (losses[-1] if losses else None)
@@ -95,8 +97,8 @@ class EpisodeRunner:
         self.model.train()
         with seeded(spec.seed, self.device):
             t = self.tensors(spec)
-            adapted, support_loss = self.adapt(params, buffers, t, t.query, t.query_labels, differentiable)
             proposed = clone_buffers(buffers)
+            adapted, support_loss = self.adapt(params, proposed, t, t.query, t.query_labels, differentiable)
             with torch.set_grad_enabled(differentiable):
                 out = self.call(adapted, proposed, t.support, t.query, t.properties, t.support_labels,
                                 t.query_labels, False)

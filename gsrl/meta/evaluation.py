@@ -16,7 +16,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from gsrl.data.episodes import EpisodeSampler, EpisodeSpec, derive_rng
-from gsrl.meta.episode import EpisodeRunner, Params, seeded
+from gsrl.meta.episode import EpisodeRunner, Params, clone_buffers, seeded
 from gsrl.meta.messages import PropertyPrediction
 
 PAPER = "paper"
@@ -31,8 +31,8 @@ def predict(runner: EpisodeRunner, params: Params, buffers: Params, spec: Episod
         model.train()
         t = runner.tensors(spec, include_query=False)
         with torch.enable_grad():
-            adapted, _ = runner.adapt({k: v.detach().requires_grad_(True) for k, v in params.items()}, buffers,
-                                      t, t.context, t.context_labels)
+            adapted, _ = runner.adapt({k: v.detach().requires_grad_(True) for k, v in params.items()},
+                                      clone_buffers(buffers), t, t.context, t.context_labels)
     adapted_model = copy.deepcopy(model)
     adapted_model.load_state_dict({**{k: v.detach() for k, v in adapted.items()}, **buffers})
     adapted_model.eval()
