@@ -139,7 +139,9 @@ class EpisodeRunner:
         support = model.encode(dataset.graphs.collate_ids(support_ids).to(self.device))
         support = support.view(count, len(views[0].support), -1)
         query = model.encode(dataset.graphs.collate_ids(query_ids).to(self.device))
-        h = model.node_states(support.repeat_interleave(n_query, dim=0), query,
-                              targets.repeat_interleave(n_query).unsqueeze(1),
-                              labels(support_ids).repeat_interleave(n_query, dim=0), labels(query_ids).view(-1, 1))
+        def per_graph(x: Tensor) -> Tensor:  # one copy per query graph of its episode (a view, no copy)
+            return x.unsqueeze(1).expand(count, n_query, *x.shape[1:]).reshape(count * n_query, *x.shape[1:])
+
+        h = model.node_states(per_graph(support), query, per_graph(targets.unsqueeze(1)),
+                              per_graph(labels(support_ids)), labels(query_ids).view(-1, 1))
         return model.subgraph_embedding(h.view(count, n_query, *h.shape[1:]))
