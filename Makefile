@@ -1,7 +1,8 @@
 # Set-up and entry points. `make quickstart` and `make test` each create .venv and install gsrl first.
 PYTHON ?= python3
 VENV ?= .venv
-# CPU machines: the constraints file pins the local CPU build of torch. GPU machines: CONSTRAINTS=
+# CPU machines: the constraints file pins the local CPU build of torch.
+# GPU machines and images: make install CONSTRAINTS=deploy/constraints-gpu.txt
 CONSTRAINTS ?= constraints-cpu.txt
 DATA_ROOT ?= $(abspath ../shared/data)
 export GSRL_DATA_ROOT ?= $(DATA_ROOT)

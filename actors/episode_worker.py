@@ -2,11 +2,18 @@
 
 Protocol per meta-iteration: `set_weights` (one versioned object), `embed` the candidate pool,
 `forward` the selected episodes (phase 1: the autograd graphs stay here, the embeddings g and
-losses go back), then `backward` with the learner's dL/dg (phase 2) returns this worker's share
-of the meta-gradient. The same class runs in-process and as a Ray actor.
+losses go back), then `backward` with the learner's dL/dg (phase 2) returns the meta-gradient of
+each of its episodes. The same class runs in-process and as a Ray actor.
 """
 
 from __future__ import annotations
+
+import functools
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -16,11 +23,26 @@ from gsrl.data.episodes import EpisodeSpec
 from gsrl.meta.episode import EpisodeRunner, TrainedEpisode
 from gsrl.meta.evaluation import predict
 from gsrl.meta.messages import EpisodeSummary, PropertyPrediction, Weights
-from gsrl.runtime import build_model, load_dataset, resolve_device
+from gsrl.runtime import apply_threads, build_model, load_dataset, resolve_device
+
+F = TypeVar("F", bound=Callable)
+
+
+def _timed(method: F) -> F:
+    """Add the method's wall time to the worker's busy seconds."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._busy_seconds += time.perf_counter() - started
+    return wrapper  # type: ignore[return-value]
 
 
 class EpisodeWorker:
     def __init__(self, config: Config, dataset=None, device: torch.device | None = None):
+        apply_threads(config)
         self.config = config
         self.device = device or resolve_device(config)
         self.dataset = dataset if dataset is not None else load_dataset(config)
@@ -31,6 +53,19 @@ class EpisodeWorker:
         self.buffers: dict[str, Tensor] = {}
         self._pending: list[TrainedEpisode] = []
         self._pending_specs: list[EpisodeSpec] = []
+        self._busy_seconds = 0.0
+
+    def location(self) -> dict[str, str | int | None]:
+        """Where this replica runs (host, process, device, Ray node when inside Ray)."""
+        import ray
+
+        node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        return {"host": socket.gethostname(), "pid": os.getpid(), "device": str(self.device), "node": node}
+
+    def take_busy_seconds(self) -> float:
+        """Seconds spent computing since the last call (a per-worker metric the driver reduces)."""
+        busy, self._busy_seconds = self._busy_seconds, 0.0
+        return busy
 
     def set_weights(self, weights: Weights) -> None:
         """Adopt a new weights version; parameters become fresh leaves so gradients stay local."""
@@ -40,11 +75,13 @@ class EpisodeWorker:
         self.version = weights.version
         self._pending = []
 
+    @_timed
     def embed(self, specs: list[EpisodeSpec]) -> Tensor:
         if not specs:
             return torch.empty(0)
         return self.runner.embed_pool(specs).cpu()
 
+    @_timed
     def forward(self, specs: list[EpisodeSpec]) -> list[EpisodeSummary]:
         """Phase 1: adapt + query for each spec. With meta.retain_episode_graphs the autograd graphs
         stay here for `backward`; otherwise only the specs do, and `backward` recomputes them."""
@@ -60,28 +97,26 @@ class EpisodeWorker:
             version=self.version,
         ) for e in episodes]
 
-    def backward(self, grad_embeddings: Tensor, query_weight: float) -> dict[str, Tensor]:
-        """Phase 2: gradient of sum_e (query_weight * L_e + <dL/dg_e, g_e>) for this worker's episodes."""
+    @_timed
+    def backward(self, grad_embeddings: Tensor, query_weight: float) -> list[dict[str, Tensor]]:
+        """Phase 2: for each of this worker's episodes, in spec order, the gradient of
+        query_weight * L_e + <dL/dg_e, g_e>. Per-episode gradients, summed by the learner in spec order,
+        make the meta-gradient bitwise independent of how episodes were spread over workers."""
         grad_embeddings = grad_embeddings.to(self.device)
-        names = list(self.params)
-        totals = {n: torch.zeros_like(p) for n, p in self.params.items()}
         if self.config.meta.retain_episode_graphs:
-            groups = [self._pending]  # one backward through all retained graphs
-        else:  # recompute each episode (same seed, same values) and backward it alone: one graph in memory
-            groups = ([self.runner.train_episode(self.params, self.buffers, s)] for s in self._pending_specs)
-        offset = 0
-        for episodes in groups:
-            total = sum(query_weight * e.query_loss + (grad_embeddings[offset + i] * e.embedding).sum()
-                        for i, e in enumerate(episodes))
-            offset += len(episodes)
-            if not episodes:
-                continue
-            grads = torch.autograd.grad(total, [self.params[n] for n in names], allow_unused=True)
-            for name, grad in zip(names, grads):
-                if grad is not None:
-                    totals[name] += grad
+            episodes = iter(self._pending)
+        else:  # recompute each episode (same seed, same values) just before its backward: one graph in memory
+            episodes = (self.runner.train_episode(self.params, self.buffers, s) for s in self._pending_specs)
+        names = list(self.params)
+        gradients = []
+        for i, episode in enumerate(episodes):
+            objective = query_weight * episode.query_loss + (grad_embeddings[i] * episode.embedding).sum()
+            grads = torch.autograd.grad(objective, [self.params[n] for n in names], allow_unused=True)
+            gradients.append({n: (torch.zeros_like(self.params[n]) if g is None else g).detach().cpu()
+                              for n, g in zip(names, grads)})
         self._pending, self._pending_specs = [], []
-        return {n: g.detach().cpu() for n, g in totals.items()}
+        return gradients
 
+    @_timed
     def evaluate(self, specs: list[EpisodeSpec], batch_size: int) -> list[PropertyPrediction]:
         return [predict(self.runner, self.params, self.buffers, s, batch_size) for s in specs]

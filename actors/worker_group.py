@@ -1,17 +1,20 @@
 """WorkerGroup: the learner's view of its episode workers, whatever process they live in.
 
 Specs are split into contiguous shards, one per worker, and results are put back in spec order,
-so the learner sees the same list (and sums gradients in the same worker order) on any backend.
+so the learner sees the same list (and sums per-episode gradients in the same order) on any backend
+and for any number of workers.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
+from gsrl.config import Config
 from gsrl.data.episodes import EpisodeSpec
 from gsrl.meta.messages import EpisodeSummary, PropertyPrediction, Weights
 
@@ -30,7 +33,7 @@ def shard_bounds(count: int, workers: int) -> list[tuple[int, int]]:
 
 
 def sum_gradients(parts: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
-    """Sum per-worker gradients in worker order (a fixed order keeps results reproducible)."""
+    """Sum per-episode gradients in spec order: the same additions in the same order on any backend."""
     total = {k: v.clone() for k, v in parts[0].items()}
     for part in parts[1:]:
         for k, v in part.items():
@@ -57,6 +60,14 @@ class WorkerGroup(ABC):
 
     @abstractmethod
     def evaluate(self, specs: list[EpisodeSpec], batch_size: int) -> list[PropertyPrediction]: ...
+
+    def metrics(self) -> dict[str, float]:
+        """Per-worker health and load, reduced for the driver's TensorBoard."""
+        return {}
+
+    def describe(self) -> list[dict]:
+        """Where each worker runs (recorded in results.json)."""
+        return []
 
     def close(self) -> None:
         """Release workers (a no-op in-process)."""
@@ -93,7 +104,29 @@ class LocalWorkerGroup(WorkerGroup):
     def backward(self, grad_embeddings: Tensor, query_weight: float) -> dict[str, Tensor]:
         parts = [w.backward(grad_embeddings[a:b], query_weight)
                  for w, (a, b) in zip(self.workers, self._forward_bounds)]
-        return sum_gradients(parts)
+        return sum_gradients([g for part in parts for g in part])
 
     def evaluate(self, specs: list[EpisodeSpec], batch_size: int) -> list[PropertyPrediction]:
         return [p for w, part, _ in self._shards(specs) if part for p in w.evaluate(part, batch_size)]
+
+    def metrics(self) -> dict[str, float]:
+        busy = [w.take_busy_seconds() for w in self.workers]
+        return {"actors/healthy": float(self.size), "actors/restarts": 0.0, "actors/weights_lag": 0.0,
+                "actors/busy_s_mean": sum(busy) / len(busy), "actors/busy_s_max": max(busy)}
+
+    def describe(self) -> list[dict]:
+        return [w.location() for w in self.workers]
+
+
+def make_worker_group(config: Config, dataset) -> WorkerGroup:
+    """The configured backend: in-process workers sharing the driver's dataset, or Ray actors."""
+    if config.run.backend == "local":
+        from actors.episode_worker import EpisodeWorker
+
+        return LocalWorkerGroup([EpisodeWorker(config, dataset=dataset) for _ in range(config.run.workers)])
+    from actors.ray_cluster import check_capacity, connect
+    from actors.ray_worker_group import RayWorkerGroup
+
+    connect(config)
+    check_capacity(config)
+    return RayWorkerGroup(config)

@@ -28,6 +28,7 @@ from gsrl.config import Config, config_from_dict, load_config
 from gsrl.data.episodes import CandidatePool, EpisodeSampler, derive_rng
 from gsrl.runtime import build_model, load_dataset, resolve_device
 from learners.meta_learner import MetaLearner
+from learners.remote_learner import RemoteMetaLearner, make_meta_learner
 
 POOL_STREAM = 1  # derive_rng stream id of candidate-pool sampling
 
@@ -63,7 +64,7 @@ class TaskSchedulerEnv(gym.Env):
         })
         self.action_space = spaces.MultiDiscrete([self.pool_size] * self.pairs)
         self.reward_fn = make_reward(self.config.scheduler.reward)
-        self.learner: MetaLearner | None = None
+        self.learner: MetaLearner | RemoteMetaLearner | None = None
         self.iteration = 0
         self.seed_value = self.config.run.seed
         self.pool: CandidatePool | None = None
@@ -79,7 +80,8 @@ class TaskSchedulerEnv(gym.Env):
         if seed is not None:
             self.seed_value = int(seed)
         model = build_model(self.dataset, self.config, seed=self.seed_value).to(resolve_device(self.config))
-        self.learner = MetaLearner(model, self.config)
+        self._close_learner()
+        self.learner = make_meta_learner(model, self.config)
         self.iteration = 0
         if "state" in options:
             self.load_state_dict(options["state"])
@@ -159,5 +161,10 @@ class TaskSchedulerEnv(gym.Env):
         self.iteration = state["iteration"]
         self.seed_value = state["seed"]
 
+    def _close_learner(self) -> None:
+        if isinstance(self.learner, RemoteMetaLearner):
+            self.learner.close()
+
     def close(self) -> None:
+        self._close_learner()
         self.workers.close()

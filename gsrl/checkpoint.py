@@ -7,6 +7,7 @@ checkpoint with a warning that names the bad one. Files load with torch.load(wei
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -32,8 +33,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """The commit of the gsrl source tree, when it is a git checkout."""
+    """The commit of the gsrl source tree when this process first asked (a checkout may move on while a
+    long run is going), or None outside a git checkout."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
                              text=True, timeout=5, check=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import click
 
@@ -57,18 +58,29 @@ def _load(config_path: str | None, overrides: tuple[str, ...]):
               help="Continue the run in RUN_DIR from its last complete checkpoint.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Run directory (default: <run.output_dir>/<name>).")
-def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None, run_dir: str | None) -> None:
-    """Meta-train GS-Meta; writes config, checkpoints, TensorBoard events and results.json."""
+@click.option("--address", default=None, metavar="auto|HOST:PORT",
+              help="Run on an existing Ray cluster (implies run.backend=ray); without it, the ray backend "
+                   "starts a local cluster in-process.")
+def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None, run_dir: str | None,
+          address: str | None) -> None:
+    """Meta-train GS-Meta; writes config, checkpoints, TensorBoard events and results.json.
+
+    With --resume, -o and --address may change where the run executes (backend, workers, cluster);
+    the algorithm's keys must stay as they were for the resumed run to match an uninterrupted one."""
     from gsrl.trainer import Trainer
 
     with _user_errors():
         if resume_dir:
-            trainer = Trainer(None, Path(resume_dir), resume=True)
+            config = _load(str(Path(resume_dir) / "config.yaml"), overrides)
+            target = Path(resume_dir)
         else:
             config = _load(config_path or str(DEFAULT_CONFIG), overrides)
             target = Path(run_dir) if run_dir else Path(config.run.output_dir) / config.name
-            trainer = Trainer(config, target)
-        results = trainer.run()
+        if address:
+            config = dataclasses.replace(config, run=dataclasses.replace(config.run, backend="ray"),
+                                         ray=dataclasses.replace(config.ray, address=address))
+        with Trainer(config, target, resume=bool(resume_dir)) as trainer:
+            results = trainer.run()
     click.echo(_summary(results, trainer.run_dir))
 
 
@@ -92,13 +104,12 @@ def evaluate(run_dir: str, draws: int | None) -> None:
     """Evaluate the last checkpoint of RUN_DIR on the test properties (honest protocol)."""
     from gsrl.trainer import FINAL_EVALUATION_INDEX, Trainer
 
-    with _user_errors():
-        trainer = Trainer(None, Path(run_dir), resume=True)
-    restored = trainer.checkpoints.load_latest()
-    if restored is None:
-        raise click.ClickException(f"{run_dir} has no valid checkpoint")
-    trainer.env.reset(seed=trainer.config.run.seed, options={"state": restored[0]["env"]})
-    result = trainer.evaluate(FINAL_EVALUATION_INDEX, draws or trainer.config.eval.final_draws)
+    with _user_errors(), Trainer(None, Path(run_dir), resume=True) as trainer:
+        restored = trainer.checkpoints.load_latest()
+        if restored is None:
+            raise click.ClickException(f"{run_dir} has no valid checkpoint")
+        trainer.env.reset(seed=trainer.config.run.seed, options={"state": restored[0]["env"]})
+        result = trainer.evaluate(FINAL_EVALUATION_INDEX, draws or trainer.config.eval.final_draws)
     names = trainer.dataset.property_names
     click.echo(json.dumps(result.to_dict(names), indent=2))
 

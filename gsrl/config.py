@@ -123,9 +123,25 @@ class RunConfig:
     checkpoint_every: int = 100
     device: str = "auto"  # auto | cpu | cuda
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
-    backend: str = "local"  # WorkerGroup backend
+    backend: str = "local"  # WorkerGroup backend: local (in-process) | ray (EpisodeWorker actors)
+    workers: int = 1  # episode workers; specs are split into contiguous shards, one per worker
     progress: bool = True
     picture_every: int = 100  # refresh of the scheduler co-selection picture
+
+
+@dataclass
+class RayConfig:
+    """Where the Ray backend's actors run (used when run.backend is ray)."""
+
+    address: str | None = None  # None: start a local cluster in-process (loopback only); "auto" or HOST:PORT joins one
+    worker_cpus: float = 1.0
+    worker_gpus: float = 0.0  # fractional values share a GPU between workers
+    learner: str = "driver"  # driver | actor (the MetaLearner in its own actor, e.g. on its own GPU)
+    learner_cpus: float = 1.0
+    learner_gpus: float = 0.0
+    placement: str = "pack"  # pack | spread (workers on distinct nodes: a STRICT_SPREAD placement group)
+    max_worker_restarts: int = 3  # Ray restarts a crashed worker at most this many times over the run
+    max_spec_retries: int = 2  # re-runs of the same specs after a failure before they are reported
 
 
 @dataclass
@@ -139,6 +155,7 @@ class Config:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -279,6 +296,10 @@ def validate(config: Config) -> None:
         (config.run.device in ("auto", "cpu", "cuda"), "run.device must be auto, cpu or cuda"),
         (config.run.backend in ("local", "ray"), "run.backend must be local or ray"),
         (config.eval.final_draws >= 1, "eval.final_draws must be >= 1"),
+        (config.run.workers >= 1, "run.workers must be >= 1"),
+        (config.ray.learner in ("driver", "actor"), "ray.learner must be driver or actor"),
+        (config.ray.placement in ("pack", "spread"), "ray.placement must be pack or spread"),
+        (config.ray.max_spec_retries >= 0, "ray.max_spec_retries must be >= 0"),
     ]
     groups = {"all", "encoder", "relation", "classifier", "property_embeddings"}
     unknown = [g for g in config.meta.adapt if g not in groups]

@@ -19,13 +19,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from actors.episode_worker import EpisodeWorker
-from actors.worker_group import LocalWorkerGroup, WorkerGroup
+from actors.worker_group import make_worker_group
 from envs.task_scheduler import TaskSchedulerEnv
 from gsrl.checkpoint import CheckpointStore, atomic_write_json, git_commit
 from gsrl.config import Config, load_config
-from gsrl.data.featurize import FEATURIZER_VERSION
 from gsrl.data.episodes import derive_rng
+from gsrl.data.featurize import FEATURIZER_VERSION
 from gsrl.meta.evaluation import HONEST, PAPER, EvaluationResult, evaluation_specs, summarize
 from gsrl.runtime import apply_threads, load_dataset
 from gsrl.scheduling.policies import Feedback, make_policy
@@ -42,20 +41,15 @@ class RunDirectoryExists(RuntimeError):
     pass
 
 
-def make_workers(config: Config, dataset) -> WorkerGroup:
-    if config.run.backend == "local":
-        return LocalWorkerGroup([EpisodeWorker(config, dataset=dataset)])
-    raise NotImplementedError(f"run.backend '{config.run.backend}' is not available in this build")
-
-
 class Trainer:
-    def __init__(self, config: Config, run_dir: Path, resume: bool = False):
+    def __init__(self, config: Config | None, run_dir: Path, resume: bool = False):
+        """A new run in run_dir, or (resume) the run there, with its saved config unless one is given."""
         self.run_dir = Path(run_dir)
         config_file = self.run_dir / "config.yaml"
         if resume:
             if not config_file.exists():
                 raise FileNotFoundError(f"cannot resume: {config_file} does not exist")
-            config = load_config(config_file)
+            config = config or load_config(config_file)
         elif (self.run_dir / "checkpoints").exists():
             raise RunDirectoryExists(f"{self.run_dir} already holds a run; use --resume or another name")
         self.config = config
@@ -64,7 +58,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         config_file.write_text(config.to_yaml())
         self.dataset = load_dataset(config)
-        self.env = TaskSchedulerEnv(config, make_workers(config, self.dataset), self.dataset)
+        self.env = TaskSchedulerEnv(config, make_worker_group(config, self.dataset), self.dataset)
         self.policy = make_policy(config.scheduler, config.encoder.emb_dim)
         self.policy_learner = SchedulerLearner(self.policy, config.scheduler)
         self.checkpoints = CheckpointStore(self.run_dir / "checkpoints")
@@ -72,6 +66,18 @@ class Trainer:
         self.co_selection = np.zeros((len(train), len(train)), dtype=np.int64)
         self.periodic: list[dict[str, Any]] = []
         self.history: list[dict[str, float]] = []
+        self.segments: list[dict[str, Any]] = []  # one entry per process that ran part of this run
+        git_commit()  # fix the source commit of this process now, before the checkout can move on
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the workers (and a learner actor); the run directory stays as written."""
+        self.env.close()
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -79,7 +85,7 @@ class Trainer:
         return {"env": self.env.state_dict(), "policy": policy_state,
                 "policy_learner": self.policy_learner.state_dict(),
                 "co_selection": torch.from_numpy(self.co_selection), "periodic": self.periodic,
-                "history": self.history}
+                "history": self.history, "segments": self.segments}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
@@ -87,6 +93,7 @@ class Trainer:
         self.co_selection = state["co_selection"].numpy().copy()
         self.periodic = list(state["periodic"])
         self.history = list(state["history"])
+        self.segments = list(state["segments"])
 
     def _checkpoint_info(self) -> dict[str, Any]:
         return {"git_commit": git_commit(), "featurizer_version": FEATURIZER_VERSION,
@@ -102,6 +109,9 @@ class Trainer:
         if restored:
             self.load_state_dict(restored[0])
             log.info("resumed from %s at iteration %d", restored[1]["file"], self.env.iteration)
+        self.segments.append({"start_iteration": self.env.iteration, "git_commit": git_commit(),
+                              "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "backend": cfg.run.backend,
+                              "workers": cfg.run.workers})
         telemetry = Telemetry(self.run_dir / "tensorboard", cfg.to_yaml())
         names = self.dataset.property_names
         train_index = {p: i for i, p in enumerate(self.env.sampler.train_properties)}
@@ -118,9 +128,10 @@ class Trainer:
             scalars.update({
                 "meta/query_loss": outer["query_loss"], "meta/support_loss": outer["support_loss"],
                 "meta/contrastive_loss": outer["contrastive_loss"], "meta/grad_norm": outer["grad_norm"],
-                "meta/lr": self.env.learner.optimizer.param_groups[0]["lr"],
+                "meta/lr": outer["lr"],
                 "meta/skipped_updates": float(self.env.learner.skipped_updates),
                 **{f"time/{k}": v for k, v in self.env.last_timings.items()},
+                **self.env.workers.metrics(),
             })
             selected = [train_index[p] for p in info["properties"]]
             for a in selected:
@@ -200,7 +211,10 @@ class Trainer:
             },
             "curve": self.periodic,
             "skipped_updates": self.env.learner.skipped_updates,
+            "backend": {"name": cfg.run.backend, "workers": self.env.workers.describe(),
+                        "learner": cfg.ray.learner if cfg.run.backend == "ray" else "driver"},
             "git_commit": git_commit(),
+            "segments": self.segments,
             "config": cfg.to_dict(),
         }
         atomic_write_json(self.run_dir / "results.json", results)

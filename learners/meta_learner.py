@@ -24,6 +24,7 @@ class OuterStep:
     contrastive_loss: float
     total_loss: float
     grad_norm: float
+    lr: float
     applied: bool  # False when a non-finite loss or gradient made the update unsafe
 
 
@@ -35,6 +36,10 @@ class MetaLearner:
                                            weight_decay=config.meta.weight_decay)
         self.version = 0
         self.skipped_updates = 0
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
 
     def weights(self) -> Weights:
         return Weights(self.version, {k: v.detach() for k, v in self.model.named_parameters()},
@@ -60,7 +65,7 @@ class MetaLearner:
             self.skipped_updates += 1
             log.warning("non-finite loss or gradient at version %d (loss %.4g); update skipped (%d so far)",
                         self.version, total, self.skipped_updates)
-            return OuterStep(query, support, contrastive, total, float("nan"), False)
+            return OuterStep(query, support, contrastive, total, float("nan"), self.lr, False)
         for name, param in self.model.named_parameters():
             param.grad = grads[name].to(param.device)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.meta.grad_clip))
@@ -68,7 +73,7 @@ class MetaLearner:
         self.optimizer.zero_grad(set_to_none=True)
         self._update_buffers(summaries)
         self.version += 1
-        return OuterStep(query, support, contrastive, total, grad_norm, True)
+        return OuterStep(query, support, contrastive, total, grad_norm, self.lr, True)
 
     @torch.no_grad()
     def _update_buffers(self, summaries: list[EpisodeSummary]) -> None:

@@ -92,8 +92,8 @@ def test_non_finite_gradients_skip_the_update(tiny_config, tmp_path, monkeypatch
         grads = original(self, grad_embeddings, query_weight)
         calls["n"] += 1
         if calls["n"] == 2:
-            first = next(iter(grads))
-            grads[first] = grads[first] * float("nan")
+            first = next(iter(grads[0]))
+            grads[0][first] = grads[0][first] * float("nan")
         return grads
 
     monkeypatch.setattr(EpisodeWorker, "backward", poisoned)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -43,13 +43,17 @@ class EpisodeSpec:
         return wire.pack(asdict(self))
 
     @classmethod
-    def from_msgpack(cls, payload: bytes) -> "EpisodeSpec":
+    def from_msgpack(cls, payload: bytes) -> EpisodeSpec:
         fields = wire.unpack(payload)
         for key in ("support", "query", "auxiliary", "context"):
             fields[key] = tuple(fields[key])
         return cls(**fields)
 
-    def without_auxiliary(self) -> "EpisodeSpec":
+    def __reduce__(self):
+        """Pickle-based transports (Ray's object store) carry a spec as its msgpack bytes."""
+        return (EpisodeSpec.from_msgpack, (self.to_msgpack(),))
+
+    def without_auxiliary(self) -> EpisodeSpec:
         """The candidate-pool view of an episode: the target property only."""
         return EpisodeSpec(self.dataset, self.target, self.support, self.query, (), (), self.seed)
 
@@ -88,7 +92,7 @@ class EpisodeSampler:
     _warned: set[int] = field(default_factory=set)
 
     @classmethod
-    def for_dataset(cls, dataset, shots: int, train_queries: int, eval_context_queries: int = 16) -> "EpisodeSampler":
+    def for_dataset(cls, dataset, shots: int, train_queries: int, eval_context_queries: int = 16) -> EpisodeSampler:
         props = list(dataset.train_properties) + list(dataset.test_properties)
         members = {p: dataset.class_members(p) for p in props}
         return cls(dataset.name, members, list(dataset.train_properties), list(dataset.test_properties),

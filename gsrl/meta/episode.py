@@ -13,8 +13,8 @@ exactly the sequential result, whichever worker computed which episode
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import Tensor

@@ -7,7 +7,7 @@ is asked for, in which case the inner gradient is treated as a constant.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor

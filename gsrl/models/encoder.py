@@ -19,8 +19,8 @@ attributes at call time, and no tensor that may require grad is modified in plac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -35,7 +35,7 @@ class EpisodeStructure:
 
     @classmethod
     def build(cls, support_labels: Tensor, query_aux_labels: Tensor, unk_edges: bool, unk_weight: float,
-              ) -> "EpisodeStructure":
+              ) -> EpisodeStructure:
         """support_labels [n_s, T] shared by all graphs, or [B, n_s, T] per graph (column 0 = target);
         query_aux_labels [B, T-1]; nan = missing."""
         n_s, num_props = support_labels.shape[-2:]

@@ -1,0 +1,61 @@
+"""Connecting the driver to Ray: an embedded single-node cluster by default, or an existing one.
+
+The embedded cluster binds every Ray endpoint to loopback: Ray's single-node switch
+(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, the mode Ray uses on laptops) makes the node address
+127.0.0.1, and every Ray process listens on the node address. Ray's token authentication, on by
+default for local clusters since Ray 2.5x, stays as the user configured it. Real clusters are
+joined with `ray.address` ("auto" or HOST:PORT); deploy/README.md shows their token set-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+from ray._private import ray_constants
+
+from gsrl.config import Config
+
+log = logging.getLogger(__name__)
+
+SINGLE_NODE_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+class ClusterTooSmall(RuntimeError):
+    """The configured actors ask for more CPUs/GPUs than the cluster has."""
+
+
+def connect(config: Config) -> bool:
+    """Initialise Ray unless this process already is; True when this call started it."""
+    if ray.is_initialized():
+        return False
+    address = config.ray.address
+    if address is None:
+        # Ray reads the switch into a constant when it is imported; set both, so this process and the
+        # node processes it starts agree on the loopback address.
+        os.environ[SINGLE_NODE_SWITCH] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False
+        ray.init(include_dashboard=False, log_to_driver=True, configure_logging=False)
+    else:
+        ray.init(address=address, log_to_driver=True, configure_logging=False)
+    log.info("Ray: %s", ray.cluster_resources())
+    return True
+
+
+def check_capacity(config: Config) -> None:
+    """Fail fast, naming the keys, when the actors can never be placed on this cluster."""
+    settings = config.ray
+    demand = {"CPU": config.run.workers * settings.worker_cpus, "GPU": config.run.workers * settings.worker_gpus}
+    if settings.learner == "actor":
+        demand["CPU"] += settings.learner_cpus
+        demand["GPU"] += settings.learner_gpus
+    available = ray.cluster_resources()
+    short = {k: (v, available.get(k, 0.0)) for k, v in demand.items() if v > available.get(k, 0.0) + 1e-9}
+    if not short:
+        return
+    described = ", ".join(f"{k}: needs {need:g}, cluster has {have:g}" for k, (need, have) in short.items())
+    message = (f"run.workers × ray.worker_cpus/worker_gpus (+ the learner actor) exceed the cluster ({described})")
+    if settings.address is None:
+        raise ClusterTooSmall(message)
+    log.warning("%s; waiting for the autoscaler to add nodes", message)
