@@ -180,7 +180,7 @@ class RayWorkerGroup(WorkerGroup):
         deadline = time.monotonic() + RESTART_TIMEOUT_S
         while time.monotonic() < deadline:
             try:
-                ray.get(self.actors[worker].location.remote(), timeout=RESTART_TIMEOUT_S)
+                self.locations[worker] = ray.get(self.actors[worker].location.remote(), timeout=RESTART_TIMEOUT_S)
                 return True
             except ActorUnavailableError:
                 time.sleep(0.2)

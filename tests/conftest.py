@@ -46,7 +46,7 @@ TINY_OVERRIDES = (
 )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config(data_root: Path, cache_dir: Path):
     """A GS-Meta config small enough for unit tests (real SIDER data, tiny model)."""
     from gsrl.config import load_config
