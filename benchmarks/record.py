@@ -53,7 +53,7 @@ def timed_iterations(env: TaskSchedulerEnv, warmup: int, iterations: int) -> lis
     """Run warmup + iterations meta-iterations as the trainer does (policy, env step, policy update);
     per measured iteration: the environment's timing breakdown, the policy update and the total."""
     config = env.config
-    policy = make_policy(config.scheduler, config.encoder.emb_dim)
+    policy = make_policy(config.scheduler, config.encoder.emb_dim, seed=config.run.seed)
     policy_learner = SchedulerLearner(policy, config.scheduler)
     observation, _ = env.reset(seed=config.run.seed)
     rows = []

@@ -59,7 +59,7 @@ class Trainer:
         config_file.write_text(config.to_yaml())
         self.dataset = load_dataset(config)
         self.env = TaskSchedulerEnv(config, make_worker_group(config, self.dataset), self.dataset)
-        self.policy = make_policy(config.scheduler, config.encoder.emb_dim)
+        self.policy = make_policy(config.scheduler, config.encoder.emb_dim, seed=config.run.seed)
         self.policy_learner = SchedulerLearner(self.policy, config.scheduler)
         self.checkpoints = CheckpointStore(self.run_dir / "checkpoints")
         train = self.env.sampler.train_properties

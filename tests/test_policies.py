@@ -369,3 +369,14 @@ def test_make_policy_rejects_unknown_name() -> None:
     assert str(sorted(POLICIES)) in message
     for name in ("gsmeta", "uniform", "hardest", "ucb"):
         assert name in message
+
+
+def test_make_policy_initialises_from_its_seed_alone() -> None:
+    """The same seed gives the same selector whatever the process drew before; another seed another."""
+    config = SchedulerConfig(policy="gsmeta")
+    first = make_policy(config, DIM, seed=3).state_dict()
+    torch.rand(1000)  # e.g. an in-process worker initialising its model replica
+    again = make_policy(config, DIM, seed=3).state_dict()
+    other = make_policy(config, DIM, seed=4).state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)

@@ -1,4 +1,5 @@
-"""Batched candidate-pool embedding equals embedding each candidate with the plain model forward."""
+"""Candidate-pool embedding equals the plain model forward of each candidate, and does not depend on
+which candidates are embedded together."""
 
 import torch
 
@@ -32,3 +33,5 @@ def test_batched_pool_embedding_matches_one_by_one(tiny_config):
             expected.append(model(t.support, t.query, t.properties, t.support_labels, t.query_labels).subgraph_embedding)
     torch.testing.assert_close(batched, torch.stack(expected), rtol=1e-5, atol=1e-6)
     assert batched.shape == (10, config.encoder.emb_dim)
+    halves = torch.cat([worker.embed(specs[:3]), worker.embed(specs[3:])])  # as two workers would split it
+    assert torch.equal(batched, halves)

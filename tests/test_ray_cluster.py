@@ -103,6 +103,9 @@ def test_killed_driver_resumes_to_the_uninterrupted_result(data_root, cache_dir,
     assert entry["iteration"] == 6
     model, expected = resumed_state["env"]["learner"]["model"], reference_state["env"]["learner"]["model"]
     assert all(torch.equal(model[k], expected[k]) for k in expected)
+    policy, expected_policy = resumed_state["policy"], reference_state["policy"]
+    assert all(torch.equal(policy[k], expected_policy[k]) for k in expected_policy)
+    assert resumed_state["history"][-1]["reward"] == reference_state["history"][-1]["reward"]
     resumed = json.loads((run_dir / "results.json").read_text())
     uninterrupted = json.loads((tmp_path / "reference" / "results.json").read_text())
     assert resumed["curve"] == uninterrupted["curve"]

@@ -110,22 +110,15 @@ class EpisodeRunner:
         """Candidate-pool embeddings g [len(specs), d]: eval mode, target property only, no gradient,
         with the weights currently loaded in the module.
 
-        In eval mode every molecule and every query graph is computed independently of the others
-        (BatchNorm uses running statistics, no dropout), so candidates of equal size go through the
-        model as one batch; the result equals embedding them one at a time.
+        Each candidate goes through the model on its own, so its g does not depend on which other
+        candidates share a batch or a worker (matrix products of different heights round
+        differently); on CPU this measured no slower than batching candidates of equal size.
         """
         self.model.eval()
-        views = [spec.without_auxiliary() for spec in specs]
-        groups: dict[tuple[int, int], list[int]] = {}
-        for index, view in enumerate(views):
-            groups.setdefault((len(view.support), len(view.query)), []).append(index)
-        embeddings: list[Tensor | None] = [None] * len(views)
-        for indices in groups.values():
-            for index, g in zip(indices, self._embed_same_size([views[i] for i in indices])):
-                embeddings[index] = g
-        return torch.stack(embeddings)
+        return torch.cat([self._embed_same_size([spec.without_auxiliary()]) for spec in specs])
 
     def _embed_same_size(self, views: list[EpisodeSpec]) -> Tensor:
+        """g of candidates with equal support and query sizes, computed as one batch."""
         model, dataset = self.model, self.dataset
         count, n_query = len(views), len(views[0].query)
         support_ids = [i for view in views for i in view.support]

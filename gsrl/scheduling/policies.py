@@ -200,8 +200,11 @@ POLICIES = {
 }
 
 
-def make_policy(config: SchedulerConfig, embedding_dim: int):
-    """A policy from the registry, or a user's class named "package.module:ClassName"."""
+def make_policy(config: SchedulerConfig, embedding_dim: int, seed: int = 0):
+    """A policy from the registry, or a user's class named "package.module:ClassName".
+
+    Its parameters are initialised from `seed` alone, whatever the process drew from torch's global
+    generator before (in-process workers build models, Ray workers do not)."""
     name = config.policy
     if name in POLICIES:
         cls = POLICIES[name]
@@ -210,4 +213,6 @@ def make_policy(config: SchedulerConfig, embedding_dim: int):
         cls = getattr(importlib.import_module(module_name), class_name)
     else:
         raise ValueError(f"scheduler.policy '{name}' is neither one of {sorted(POLICIES)} nor 'module:Class'")
-    return cls(config, embedding_dim)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(config, embedding_dim)
