@@ -56,7 +56,7 @@ def worker_config(config: Config) -> Config:
 
 
 class RayWorkerGroup(WorkerGroup):
-    def __init__(self, config: Config, worker_class: type = EpisodeWorker):
+    def __init__(self, config: Config):
         self.config = config
         settings = config.ray
         self.max_spec_retries = settings.max_spec_retries
@@ -75,7 +75,7 @@ class RayWorkerGroup(WorkerGroup):
                                    f"the cluster has {ray.cluster_resources()}") from exc
             strategies = [{"scheduling_strategy": PlacementGroupSchedulingStrategy(self._placement, i)}
                           for i in range(config.run.workers)]
-        remote_class = ray.remote(worker_class)
+        remote_class = ray.remote(EpisodeWorker)
         shipped = worker_config(config)
         self.actors = [remote_class.options(**options, **strategy).remote(shipped) for strategy in strategies]
         self._weights_ref: ray.ObjectRef | None = None
@@ -92,14 +92,9 @@ class RayWorkerGroup(WorkerGroup):
         return len(self.actors)
 
     # -- the WorkerGroup protocol ----------------------------------------------------------------
-    def broadcast(self, weights: Weights | ray.ObjectRef, version: int | None = None) -> None:
-        """Put the weights in the object store once (unless they are already there) and hand every
-        actor the same reference."""
-        if isinstance(weights, ray.ObjectRef):
-            assert version is not None, "a weights reference needs its version"
-            self._weights_ref, self._version = weights, version
-        else:
-            self._weights_ref, self._version = ray.put(weights), weights.version
+    def broadcast(self, weights: Weights) -> None:
+        """Put the weights in the object store once and hand every actor the same reference."""
+        self._weights_ref, self._version = ray.put(weights), weights.version
         self._forward_specs, self._forward_shards = [], []
         self._run_all("set_weights", [((self._weights_ref,), []) for _ in self.actors])
         self.healthy = len(self.actors)
