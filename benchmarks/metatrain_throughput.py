@@ -72,7 +72,8 @@ def main() -> None:
               for label, r in results.items() if label != "local"}
     if "ray-1" in results:
         ratios.update({f"{label}_speedup_over_ray-1": results["ray-1"]["seconds_per_iteration"] /
-                       r["seconds_per_iteration"] for label, r in results.items() if label.startswith("ray-")})
+                       r["seconds_per_iteration"] for label, r in results.items()
+                       if label.startswith("ray-") and label != "ray-1"})
     record = {"benchmark": "metatrain_throughput", **provenance(), "config": args.config, "overrides": args.override,
               "iterations_measured": args.iterations, "warmup": args.warmup, "ratios": ratios, "variants": results}
     out = write(record, args.name)
