@@ -266,15 +266,25 @@ def parse_override(text: str) -> dict[str, Any]:
     return nested
 
 
-def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
-    """Defaults, then the YAML chain at `path` (base first), then command-line overrides."""
-    config = Config()
+S = typing.TypeVar("S")
+
+
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = (),
+                schema: type[S] = Config) -> S:
+    """Defaults, then the YAML chain at `path` (base first), then command-line overrides.
+
+    `schema` is the dataclass of the workload (meta-training by default); any dataclass with
+    typed fields works, and one with a `validate()` method has it called at the end."""
+    config = schema()
     if path is not None:
         for layer, source in _read_yaml(Path(path)):
             _apply(config, layer, source)
     for text in overrides:
         _apply(config, parse_override(text), f"override '{text}'")
-    validate(config)
+    if isinstance(config, Config):
+        validate(config)
+    elif hasattr(config, "validate"):
+        config.validate()
     return config
 
 

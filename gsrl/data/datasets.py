@@ -372,7 +372,7 @@ class _Table:
     labels: np.ndarray  # float32 [n_rows, n_properties]
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def open_text(path: Path) -> io.TextIOBase:
     """Open a CSV as text, gunzipping when the file starts with the gzip magic bytes."""
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
@@ -430,7 +430,7 @@ def _data_rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
 
 def _read_table(path: Path, spec: _DatasetSpec) -> _Table:
     """Read SMILES and labels of every data row (csv module: label names may hold commas)."""
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
@@ -463,14 +463,15 @@ def _select_rows(table: _Table, keep: np.ndarray) -> _Table:
 # --------------------------------------------------------------------------- featurization
 
 
-def _featurize_table(
-    table: _Table, source_file: str, name: str
+def featurize_smiles(
+    smiles_list: Sequence[str], rows: Sequence[int], source_file: str, name: str
 ) -> tuple[MoleculeGraphs, np.ndarray, ParseReport]:
-    """Graphs of every parsable row, the mask of parsed rows and the parse report."""
+    """Graphs of every parsable SMILES, the mask of parsed entries and the parse report
+    (failures named by their row in `source_file`)."""
     xs, edge_indices, edge_attrs = [], [], []
-    parsed = np.zeros(len(table.smiles), dtype=bool)
+    parsed = np.zeros(len(smiles_list), dtype=bool)
     failed: list[tuple[int, str]] = []
-    for i, (smiles, row) in enumerate(zip(table.smiles, table.rows)):
+    for i, (smiles, row) in enumerate(zip(smiles_list, rows)):
         mol = parse_smiles(smiles)
         if mol is None or mol.GetNumAtoms() == 0:
             failed.append((row, smiles))
@@ -489,7 +490,7 @@ def _featurize_table(
     )
     report = ParseReport(
         source_file=source_file,
-        rows=len(table.smiles),
+        rows=len(smiles_list),
         parsed=int(parsed.sum()),
         failed=len(failed),
         failed_examples=failed[:MAX_FAILED_EXAMPLES],
@@ -575,7 +576,7 @@ def _build_record(name: str, source: Path, sha: str, spec: _DatasetSpec) -> dict
             f"{source}: expected {expected_labels} label columns for {name}, "
             f"found {len(table.property_names)}"
         )
-    graphs, parsed, report = _featurize_table(table, str(source), name)
+    graphs, parsed, report = featurize_smiles(table.smiles, table.rows, str(source), name)
     return _cache_record(name, sha, _select_rows(table, parsed), graphs, report)
 
 

@@ -1,0 +1,161 @@
+"""Pretraining corpora: any SMILES file, featurized once into a sharded, checksummed cache.
+
+A corpus (MOSES' 1.58 M molecules, a ZINC subset, a MoleculeNet CSV, any .smi/.txt file) is cut
+into shards of `shard_size` rows, and every shard is featurized on its own, so shards can be built
+in parallel (Ray tasks, `actors/corpus_featurizer.py`) and a data-parallel job can load only the
+shards of its rank. The cache folder is keyed by the featurizer version and the source file's
+sha256: a changed file or featurizer builds a new one. A shard is written (atomically) before its
+report, and a report names the shard's checksum, so an interrupted build resumes where it stopped.
+Unparsable SMILES are counted, their first examples listed with their row, and skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gsrl.checkpoint import atomic_write_bytes, atomic_write_json, sha256_of
+from gsrl.data.datasets import MoleculeGraphs, featurize_smiles, open_text
+from gsrl.data.featurize import FEATURIZER_VERSION
+
+SMILES_COLUMNS = ("smiles", "SMILES", "Smiles", "mol", "canonical_smiles")
+MAX_FAILED_EXAMPLES = 10
+
+
+def read_smiles(path: Path, column: str | None = None) -> list[str]:
+    """SMILES of a file, in row order: a CSV (optionally gzipped) with a header names its column
+    (`column`, else the first of SMILES_COLUMNS present); any other file has one SMILES per line
+    (the first whitespace-separated token; a first line reading 'smiles' is a header)."""
+    path = Path(path)
+    with open_text(path) as handle:
+        if ".csv" in path.suffixes:
+            reader = csv.reader(handle)
+            header = next(reader)
+            names = [column] if column else [c for c in SMILES_COLUMNS if c in header]
+            if not names or names[0] not in header:
+                raise ValueError(f"{path}: no SMILES column (looked for {column or SMILES_COLUMNS}; header {header})")
+            index = header.index(names[0])
+            return [row[index] for row in reader if row]
+        lines = [line.split()[0] for line in handle if line.strip()]
+    if lines and lines[0].lower() == "smiles":
+        lines = lines[1:]
+    return lines
+
+
+@dataclass
+class ShardReport:
+    """One featurized shard: which rows it holds and what parsing them gave."""
+
+    index: int
+    start_row: int  # 1-based data row of its first SMILES
+    rows: int
+    parsed: int
+    failed: int
+    failed_examples: list[tuple[int, str]]
+    file: str
+    sha256: str
+
+
+@dataclass
+class CorpusManifest:
+    source: str
+    source_sha256: str
+    featurizer_version: str
+    shard_size: int
+    shards: list[ShardReport]
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.shards)
+
+    @property
+    def parsed(self) -> int:
+        return sum(s.parsed for s in self.shards)
+
+    @property
+    def failed(self) -> int:
+        return sum(s.failed for s in self.shards)
+
+    def failed_examples(self) -> list[tuple[int, str]]:
+        return [e for s in self.shards for e in s.failed_examples][:MAX_FAILED_EXAMPLES]
+
+
+class CorpusCache:
+    """The cache folder of one source file under one featurizer version."""
+
+    def __init__(self, source: Path, cache_dir: Path, shard_size: int = 50_000, column: str | None = None):
+        if shard_size < 1:
+            raise ValueError("shard_size must be >= 1")
+        self.source = Path(source)
+        self.source_sha256 = sha256_of(self.source)
+        self.shard_size = shard_size
+        self.column = column
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", self.source.name.split(".")[0])
+        self.directory = (Path(cache_dir) / "corpora" /
+                          f"{stem}-{FEATURIZER_VERSION}-{self.source_sha256[:16]}-{shard_size}")
+
+    def shard_path(self, index: int) -> Path:
+        return self.directory / f"shard_{index:05d}.pt"
+
+    def report_path(self, index: int) -> Path:
+        return self.directory / f"shard_{index:05d}.json"
+
+    def read(self) -> list[str]:
+        return read_smiles(self.source, self.column)
+
+    def plan(self, count: int) -> list[tuple[int, int, int]]:
+        """(index, start, stop) of every shard of a file with `count` SMILES (0-based positions)."""
+        return [(i, start, min(start + self.shard_size, count))
+                for i, start in enumerate(range(0, count, self.shard_size))]
+
+    def finished_report(self, index: int) -> ShardReport | None:
+        """The shard's report when the shard on disk is complete and matches it."""
+        report_file, shard_file = self.report_path(index), self.shard_path(index)
+        if not report_file.exists() or not shard_file.exists():
+            return None
+        fields = json.loads(report_file.read_text())
+        fields["failed_examples"] = [tuple(e) for e in fields["failed_examples"]]
+        report = ShardReport(**fields)
+        return report if sha256_of(shard_file) == report.sha256 else None
+
+    def manifest(self, reports: Sequence[ShardReport]) -> CorpusManifest:
+        manifest = CorpusManifest(str(self.source), self.source_sha256, FEATURIZER_VERSION, self.shard_size,
+                                  sorted(reports, key=lambda r: r.index))
+        atomic_write_json(self.directory / "manifest.json", asdict(manifest))
+        return manifest
+
+
+def featurize_shard(cache: CorpusCache, index: int, smiles: Sequence[str], start: int) -> ShardReport:
+    """Featurize one shard's SMILES (positions start.. of the file) and write shard + report."""
+    rows = range(start + 1, start + 1 + len(smiles))
+    graphs, _, parse = featurize_smiles(list(smiles), list(rows), str(cache.source), cache.source.name)
+    path = cache.shard_path(index)
+    buffer = io.BytesIO()
+    torch.save(graphs.to_tensors(), buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    report = ShardReport(index, start + 1, parse.rows, parse.parsed, parse.failed,
+                         parse.failed_examples, path.name, sha256_of(path))
+    atomic_write_json(cache.report_path(index), asdict(report))
+    return report
+
+
+def load_shards(cache: CorpusCache, indices: Sequence[int]) -> MoleculeGraphs:
+    """The molecules of the given shards as one MoleculeGraphs (e.g. one data-parallel rank's part)."""
+    parts = [torch.load(cache.shard_path(i), weights_only=True) for i in indices]
+    node_counts = np.concatenate([np.diff(p["node_ptr"].numpy()) for p in parts])
+    edge_counts = np.concatenate([np.diff(p["edge_ptr"].numpy()) for p in parts])
+    return MoleculeGraphs.from_tensors(
+        x=torch.cat([p["x"] for p in parts]),
+        edge_index=torch.cat([p["edge_index"] for p in parts], dim=1),
+        edge_attr=torch.cat([p["edge_attr"] for p in parts]),
+        node_ptr=torch.from_numpy(np.concatenate([[0], np.cumsum(node_counts)]).astype(np.int64)),
+        edge_ptr=torch.from_numpy(np.concatenate([[0], np.cumsum(edge_counts)]).astype(np.int64)),
+    )
