@@ -26,11 +26,11 @@ class ClusterTooSmall(RuntimeError):
     """The configured actors ask for more CPUs/GPUs than the cluster has."""
 
 
-def connect(config: Config) -> bool:
-    """Initialise Ray unless this process already is; True when this call started it."""
+def connect(address: str | None) -> bool:
+    """Initialise Ray unless this process already is: join the cluster at `address`, or start one on
+    loopback when it is None. True when this call started it."""
     if ray.is_initialized():
         return False
-    address = config.ray.address
     if address is None:
         # Ray reads the switch into a constant when it is imported; set both, so this process and the
         # node processes it starts agree on the loopback address.

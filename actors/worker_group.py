@@ -127,6 +127,6 @@ def make_worker_group(config: Config, dataset) -> WorkerGroup:
     from actors.ray_cluster import check_capacity, connect
     from actors.ray_worker_group import RayWorkerGroup
 
-    connect(config)
+    connect(config.ray.address)
     check_capacity(config)
     return RayWorkerGroup(config)

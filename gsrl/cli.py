@@ -42,9 +42,9 @@ def _user_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
-def _load(config_path: str | None, overrides: tuple[str, ...]):
+def _load(config_path: str | None, overrides: tuple[str, ...], schema: type | None = None):
     try:
-        return load_config(config_path, overrides)
+        return load_config(config_path, overrides, **({"schema": schema} if schema else {}))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -112,6 +112,43 @@ def evaluate(run_dir: str, draws: int | None) -> None:
         result = trainer.evaluate(FINAL_EVALUATION_INDEX, draws or trainer.config.eval.final_draws)
     names = trainer.dataset.property_names
     click.echo(json.dumps(result.to_dict(names), indent=2))
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
+              help="YAML pretraining config, e.g. configs/pretrain/attribute_masking.yaml.")
+@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. -o epochs=10 (repeatable).")
+def pretrain(config_path: str, overrides: tuple[str, ...]) -> None:
+    """Pretrain an encoder (Hu et al. strategies) as a data-parallel Ray Train job.
+
+    Running the same command again resumes from the last epoch's checkpoint."""
+    from gsrl.pretraining.config import PretrainConfig
+    from learners.pretrain_job import run_pretraining
+
+    config = _load(config_path, overrides, PretrainConfig)
+    with _user_errors():
+        run_directory = run_pretraining(config)
+    click.echo(f"encoder: {run_directory / 'encoder.pth'}")
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
+              help="YAML fine-tuning config, e.g. configs/finetune/hu2020.yaml.")
+@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. -o seeds=[0,1,2] (repeatable).")
+def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
+    """Fine-tune encoders on the MoleculeNet benchmark (scaffold split), datasets x seeds as Ray tasks."""
+    from actors.ray_cluster import connect
+    from gsrl.finetune.benchmark import run_benchmark
+    from gsrl.finetune.config import FinetuneConfig
+
+    config = _load(config_path, overrides, FinetuneConfig)
+    with _user_errors():
+        connect(config.address)
+        report = run_benchmark(config)
+    click.echo(report.table_path.read_text())
+    click.echo(f"results: {report.results_path}")
 
 
 @main.command(name="show-config")

@@ -281,17 +281,22 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
             _apply(config, layer, source)
     for text in overrides:
         _apply(config, parse_override(text), f"override '{text}'")
+    _validate(config)
+    return config
+
+
+def _validate(config: Any) -> None:
     if isinstance(config, Config):
         validate(config)
     elif hasattr(config, "validate"):
         config.validate()
-    return config
 
 
-def config_from_dict(values: dict[str, Any], source: str = "<dict>") -> Config:
-    config = Config()
+def config_from_dict(values: dict[str, Any], source: str = "<dict>", schema: type[S] = Config) -> S:
+    """A config of `schema` from nested plain values (e.g. a resolved config sent to a worker)."""
+    config = schema()
     _apply(config, values, source)
-    validate(config)
+    _validate(config)
     return config
 
 

@@ -26,7 +26,12 @@ def apply_threads(config: Config) -> None:
 
 
 def cache_dir(config: Config) -> Path:
-    configured = config.data.cache_dir or os.environ.get("GSRL_CACHE_DIR")
+    return resolve_cache_dir(config.data.cache_dir)
+
+
+def resolve_cache_dir(configured: str | None) -> Path:
+    """Processed-data cache: the configured folder, else $GSRL_CACHE_DIR, else ~/.cache/gsrl."""
+    configured = configured or os.environ.get("GSRL_CACHE_DIR")
     return Path(configured) if configured else Path.home() / ".cache" / "gsrl"
 
 

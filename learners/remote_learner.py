@@ -91,6 +91,6 @@ def make_meta_learner(model: GSMetaModel, config: Config) -> MetaLearner | Remot
     if config.run.backend == "ray" and config.ray.learner == "actor":
         from actors.ray_cluster import connect
 
-        connect(config)
+        connect(config.ray.address)
         return RemoteMetaLearner(model, config)
     return MetaLearner(model, config)

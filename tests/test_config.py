@@ -303,10 +303,18 @@ def test_shipped_config_inventory() -> None:
     assert (CONFIGS / "defaults.yaml").is_file()
 
 
+def _schema(path: Path) -> type:
+    """Each configs/ folder holds one workload's configs."""
+    from gsrl.finetune.config import FinetuneConfig
+    from gsrl.pretraining.config import PretrainConfig
+
+    return {"pretrain": PretrainConfig, "finetune": FinetuneConfig}.get(path.parent.name, Config)
+
+
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_every_shipped_yaml_loads(path: Path) -> None:
-    config = load_config(path)
-    assert isinstance(config, Config)
+    schema = _schema(path)
+    assert isinstance(load_config(path, schema=schema), schema)
 
 
 @pytest.mark.parametrize("path", GSMETA_FILES, ids=lambda p: p.stem)

@@ -46,7 +46,7 @@ def test_sharded_build_counts_failures_and_matches_the_featurizer(tmp_path, ray_
     assert (manifest.rows, manifest.parsed, manifest.failed) == (9, 7, 2)
     assert manifest.failed_examples() == [(3, "not-a-smiles"), (6, "[Xx]")]
 
-    graphs = load_shards(cache, [0, 1, 2])
+    graphs = load_shards(cache.directory, [0, 1, 2])
     expected = [smiles_to_graph(s) for s in SMILES]
     expected = Batch.from_data_list([g for g in expected if g is not None])
     batch = graphs.collate_ids(range(len(graphs)))

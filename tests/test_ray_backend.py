@@ -30,7 +30,7 @@ RAY = ("run.backend=ray", "run.workers=2", "run.threads=1")
 
 @pytest.fixture(scope="module")
 def ray_cluster(tiny_config):
-    connect(tiny_config(*RAY))
+    connect(tiny_config(*RAY).ray.address)
     yield
     ray.shutdown()
 

@@ -88,6 +88,13 @@ class CorpusManifest:
         return [e for s in self.shards for e in s.failed_examples][:MAX_FAILED_EXAMPLES]
 
 
+def manifest_from_dict(fields: dict) -> CorpusManifest:
+    """Inverse of dataclasses.asdict(manifest) (e.g. after crossing to a Ray worker as plain values)."""
+    shards = [ShardReport(**{**s, "failed_examples": [tuple(e) for e in s["failed_examples"]]})
+              for s in fields["shards"]]
+    return CorpusManifest(**{**fields, "shards": shards})
+
+
 class CorpusCache:
     """The cache folder of one source file under one featurizer version."""
 
@@ -103,7 +110,7 @@ class CorpusCache:
                           f"{stem}-{FEATURIZER_VERSION}-{self.source_sha256[:16]}-{shard_size}")
 
     def shard_path(self, index: int) -> Path:
-        return self.directory / f"shard_{index:05d}.pt"
+        return shard_file(self.directory, index)
 
     def report_path(self, index: int) -> Path:
         return self.directory / f"shard_{index:05d}.json"
@@ -147,9 +154,14 @@ def featurize_shard(cache: CorpusCache, index: int, smiles: Sequence[str], start
     return report
 
 
-def load_shards(cache: CorpusCache, indices: Sequence[int]) -> MoleculeGraphs:
-    """The molecules of the given shards as one MoleculeGraphs (e.g. one data-parallel rank's part)."""
-    parts = [torch.load(cache.shard_path(i), weights_only=True) for i in indices]
+def shard_file(directory: Path, index: int) -> Path:
+    return Path(directory) / f"shard_{index:05d}.pt"
+
+
+def load_shards(directory: Path, indices: Sequence[int]) -> MoleculeGraphs:
+    """The molecules of the given shards of a cache folder as one MoleculeGraphs (e.g. one
+    data-parallel rank's part; it needs only the folder, not the source file)."""
+    parts = [torch.load(shard_file(directory, i), weights_only=True) for i in indices]
     node_counts = np.concatenate([np.diff(p["node_ptr"].numpy()) for p in parts])
     edge_counts = np.concatenate([np.diff(p["edge_ptr"].numpy()) for p in parts])
     return MoleculeGraphs.from_tensors(

@@ -261,7 +261,7 @@ class FewShotDataset:
 
 
 @dataclass(frozen=True)
-class _DatasetSpec:
+class DatasetSpec:
     """Where a dataset's data lives and how its label columns split into tasks."""
 
     name: str
@@ -280,11 +280,11 @@ def _split_by_count(n_train: int, n_test: int) -> tuple[tuple[int, ...], tuple[i
 _PCBA_TEST = (0, 1, 2, 3, 4, 123, 124, 125, 126, 127)
 
 # GS-Meta's split rule, used when fewshot_tasks.json is not available.
-_FALLBACK_SPECS: dict[str, _DatasetSpec] = {
-    "tox21": _DatasetSpec("tox21", "moleculenet/tox21.csv", "smiles", None, *_split_by_count(9, 3), False),
-    "sider": _DatasetSpec("sider", "moleculenet/sider.csv", "smiles", None, *_split_by_count(21, 6), False),
-    "muv": _DatasetSpec("muv", "moleculenet/muv.csv.gz", "smiles", None, *_split_by_count(12, 5), False),
-    "pcba": _DatasetSpec(
+_FALLBACK_SPECS: dict[str, DatasetSpec] = {
+    "tox21": DatasetSpec("tox21", "moleculenet/tox21.csv", "smiles", None, *_split_by_count(9, 3), False),
+    "sider": DatasetSpec("sider", "moleculenet/sider.csv", "smiles", None, *_split_by_count(21, 6), False),
+    "muv": DatasetSpec("muv", "moleculenet/muv.csv.gz", "smiles", None, *_split_by_count(12, 5), False),
+    "pcba": DatasetSpec(
         "pcba",
         "moleculenet/pcba.csv.gz",
         "smiles",
@@ -311,7 +311,7 @@ def _smiles_column(entry: dict[str, Any], entries: dict[str, Any]) -> str:
     return "smiles"
 
 
-def _spec_from_json(name: str, entry: dict[str, Any], smiles_column: str) -> _DatasetSpec:
+def _spec_from_json(name: str, entry: dict[str, Any], smiles_column: str) -> DatasetSpec:
     """Spec of a fewshot_tasks.json entry; task names are mapped to column indices."""
     labels = list(entry["label_columns"])
     split = entry["gsmeta_split"]
@@ -322,7 +322,7 @@ def _spec_from_json(name: str, entry: dict[str, Any], smiles_column: str) -> _Da
     except KeyError as err:
         raise ValueError(f"{TASKS_FILE}: task {err} of {name!r} is not one of its label_columns") from None
     derived = "derive_from" in entry
-    return _DatasetSpec(
+    return DatasetSpec(
         name=name,
         source=entry["derive_from"] if derived else entry["file"],
         smiles_column=smiles_column,
@@ -338,7 +338,7 @@ def _is_usable_entry(entry: dict[str, Any]) -> bool:
     return has_source and "label_columns" in entry and "train_tasks" in entry.get("gsmeta_split", {})
 
 
-def _resolve_spec(name: str, data_root: Path) -> _DatasetSpec:
+def _resolve_spec(name: str, data_root: Path) -> DatasetSpec:
     """Look the dataset up in fewshot_tasks.json, else in the built-in GS-Meta rules."""
     tasks_path = data_root / TASKS_FILE
     entries: dict[str, Any] = {}
@@ -363,7 +363,7 @@ def _resolve_spec(name: str, data_root: Path) -> _DatasetSpec:
 
 
 @dataclass
-class _Table:
+class LabelTable:
     """Label table of a source CSV, before SMILES parsing."""
 
     property_names: list[str]
@@ -381,7 +381,7 @@ def open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8-sig", newline="")
 
 
-def _column_indices(path: Path, header: list[str], spec: _DatasetSpec) -> tuple[int, list[int]]:
+def column_indices(path: Path, header: list[str], spec: DatasetSpec) -> tuple[int, list[int]]:
     """Positions of the SMILES column and the label columns, found by name."""
     position = {name.strip(): i for i, name in enumerate(header)}
     if spec.smiles_column not in position:
@@ -418,7 +418,7 @@ def _parse_label_row(
     return values  # type: ignore[return-value]
 
 
-def _data_rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+def data_rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
     """Non-blank rows numbered from 1."""
     number = 0
     for row in reader:
@@ -428,17 +428,17 @@ def _data_rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
         yield number, row
 
 
-def _read_table(path: Path, spec: _DatasetSpec) -> _Table:
+def _read_table(path: Path, spec: DatasetSpec) -> LabelTable:
     """Read SMILES and labels of every data row (csv module: label names may hold commas)."""
     with open_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
             raise ValueError(f"{path}: empty file, expected a header row")
-        smiles_col, label_cols = _column_indices(path, header, spec)
+        smiles_col, label_cols = column_indices(path, header, spec)
         width = max([smiles_col, *label_cols]) + 1
         smiles, rows, labels = [], [], []
-        for number, row in _data_rows(reader):
+        for number, row in data_rows(reader):
             if len(row) < width:
                 raise ValueError(f"{path}: data row {number} has {len(row)} cells, expected {len(header)}")
             smiles.append(row[smiles_col].strip())
@@ -446,13 +446,13 @@ def _read_table(path: Path, spec: _DatasetSpec) -> _Table:
             labels.append(_parse_label_row(path, number, row, label_cols, header))
     names = [header[j].strip() for j in label_cols]
     table = np.array(labels, dtype=np.float32).reshape(len(rows), len(names))
-    return _Table(names, smiles, rows, table)
+    return LabelTable(names, smiles, rows, table)
 
 
-def _select_rows(table: _Table, keep: np.ndarray) -> _Table:
+def select_rows(table: LabelTable, keep: np.ndarray) -> LabelTable:
     """The rows of ``table`` where the boolean mask ``keep`` is true."""
     kept = np.flatnonzero(keep)
-    return _Table(
+    return LabelTable(
         table.property_names,
         [table.smiles[i] for i in kept],
         [table.rows[i] for i in kept],
@@ -512,7 +512,7 @@ def cache_path(cache_dir: Path, name: str, source_sha256: str) -> Path:
     return cache_dir / f"{safe_name}-{FEATURIZER_VERSION}-{source_sha256}.pt"
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
+def atomic_torch_save(obj: Any, path: Path) -> None:
     """torch.save to a temp file in the same folder, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -525,8 +525,8 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         raise
 
 
-def _cache_record(
-    name: str, sha: str, table: _Table, graphs: MoleculeGraphs, report: ParseReport
+def cache_record(
+    name: str, sha: str, table: LabelTable, graphs: MoleculeGraphs, report: ParseReport
 ) -> dict[str, Any]:
     """Everything a warm load needs, in types ``torch.load(weights_only=True)`` accepts."""
     return {
@@ -543,7 +543,7 @@ def _cache_record(
     }
 
 
-def _load_cache(path: Path, name: str, sha: str, spec: _DatasetSpec) -> dict[str, Any] | None:
+def load_cache(path: Path, name: str, sha: str, spec: DatasetSpec) -> dict[str, Any] | None:
     """The cached record when it exists and matches; None means rebuild."""
     if not path.is_file():
         return None
@@ -565,11 +565,11 @@ def _load_cache(path: Path, name: str, sha: str, spec: _DatasetSpec) -> dict[str
     return record
 
 
-def _build_record(name: str, source: Path, sha: str, spec: _DatasetSpec) -> dict[str, Any]:
+def _build_record(name: str, source: Path, sha: str, spec: DatasetSpec) -> dict[str, Any]:
     """Read and featurize the source CSV; keep only rows RDKit can parse."""
     table = _read_table(source, spec)
     if spec.require_any_label:  # the toxcast-* derivation rule
-        table = _select_rows(table, ~np.isnan(table.labels).all(axis=1))
+        table = select_rows(table, ~np.isnan(table.labels).all(axis=1))
     expected_labels = len(spec.train_properties) + len(spec.test_properties)
     if spec.label_columns is None and len(table.property_names) != expected_labels:
         raise ValueError(
@@ -577,10 +577,10 @@ def _build_record(name: str, source: Path, sha: str, spec: _DatasetSpec) -> dict
             f"found {len(table.property_names)}"
         )
     graphs, parsed, report = featurize_smiles(table.smiles, table.rows, str(source), name)
-    return _cache_record(name, sha, _select_rows(table, parsed), graphs, report)
+    return cache_record(name, sha, select_rows(table, parsed), graphs, report)
 
 
-def _dataset_from_record(record: dict[str, Any], spec: _DatasetSpec, source: Path) -> FewShotDataset:
+def _dataset_from_record(record: dict[str, Any], spec: DatasetSpec, source: Path) -> FewShotDataset:
     report = dict(record["report"])
     report["failed_examples"] = [(int(r), str(s)) for r, s in report["failed_examples"]]
     report["source_file"] = str(source)
@@ -609,11 +609,11 @@ def load_fewshot_dataset(name: str, data_root: str | Path, cache_dir: str | Path
         raise DataFileMissing(source, _PCBA_HINT if name == "pcba" else _DOWNLOAD_HINT)
     sha = file_sha256(source)
     path = cache_path(cache_dir, name, sha)
-    record = _load_cache(path, name, sha, spec)
+    record = load_cache(path, name, sha, spec)
     if record is None:
         logger.info("Featurizing %s from %s (cache %s)", name, source, path)
         record = _build_record(name, source, sha, spec)
-        _atomic_torch_save(record, path)
+        atomic_torch_save(record, path)
     return _dataset_from_record(record, spec, source)
 
 

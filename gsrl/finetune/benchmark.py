@@ -1,0 +1,288 @@
+"""The fine-tuning benchmark: every (dataset, encoder, seed) run as a Ray task, then one table.
+
+The driver featurizes each dataset once (so the tasks only read the cache) and computes its
+scaffold split once (shared with the tasks through the object store); the tasks train. The
+table has a row per dataset plus the average over datasets, and a column per encoder where
+each pretrained encoder stands right after its baseline, the encoder of the same conv type
+without pretraining, so the effect of pretraining reads off side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+from ray.exceptions import RayError
+
+from gsrl.data.datasets import resolve_data_root
+from gsrl.data.property_datasets import PROPERTY_SOURCES, PropertyDataset, load_property_dataset
+from gsrl.data.scaffold import ScaffoldSplit, scaffold_split
+from gsrl.finetune.config import EncoderSpec, FinetuneConfig
+from gsrl.finetune.train import FinetuneResult, finetune
+from gsrl.models.encoder import MoleculeEncoder
+from gsrl.runtime import resolve_cache_dir
+
+__all__ = [
+    "BenchmarkReport",
+    "baselines",
+    "column_order",
+    "format_markdown",
+    "run_benchmark",
+    "summarize",
+]
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.json"
+TABLE_FILE = "table.md"
+PROGRESS_FILE = "runs.jsonl"  # one line per finished run, written as runs finish
+
+
+@dataclass
+class BenchmarkReport:
+    results: list[FinetuneResult]  # ordered by dataset, encoder, seed as configured
+    failures: list[dict[str, Any]]  # {dataset, encoder, seed, error} of runs that raised
+    summary: dict[str, Any]  # see :func:`summarize`
+    results_path: Path
+    table_path: Path
+
+
+# --------------------------------------------------------------------------- table
+
+
+def baselines(encoders: Sequence[EncoderSpec]) -> dict[str, str | None]:
+    """Baseline column of each pretrained encoder: the first listed unpretrained encoder of its conv."""
+    first_unpretrained: dict[str, str] = {}
+    for spec in encoders:
+        if not spec.pretrained:
+            first_unpretrained.setdefault(spec.conv, spec.name)
+    return {spec.name: first_unpretrained.get(spec.conv) if spec.pretrained else None for spec in encoders}
+
+
+def column_order(encoders: Sequence[EncoderSpec]) -> list[str]:
+    """Encoders in listed order, each pretrained one directly preceded by its baseline (once)."""
+    baseline_of = baselines(encoders)
+    order: list[str] = []
+    for spec in encoders:
+        for name in (baseline_of[spec.name], spec.name):
+            if name is not None and name not in order:
+                order.append(name)
+    return order
+
+
+def _mean_std(values: list[float]) -> dict[str, Any]:
+    """Mean and population std (ddof 0, so a single seed gives 0); None for no values."""
+    if not values:
+        return {"mean": None, "std": None, "seeds": 0, "values": []}
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values), "values": values}
+
+
+def summarize(
+    results: Sequence[FinetuneResult], datasets: Sequence[str], encoders: Sequence[EncoderSpec]
+) -> dict[str, Any]:
+    """Test ROC-AUC per dataset and encoder (mean ± std over seeds) and the average over datasets.
+
+    ``average[encoder]`` is the mean of the per-dataset means, defined only when the encoder has
+    a result on every dataset; ``gain`` is that average minus the baseline's.
+    """
+    columns = column_order(encoders)
+    by_cell: dict[tuple[str, str], list[float]] = {}
+    for result in results:
+        if result.test_auc is not None:
+            by_cell.setdefault((result.dataset, result.encoder), []).append(result.test_auc)
+    cells = {d: {e: _mean_std(by_cell.get((d, e), [])) for e in columns} for d in datasets}
+    average: dict[str, float | None] = {}
+    for e in columns:
+        means = [cells[d][e]["mean"] for d in datasets]
+        average[e] = None if None in means else float(np.mean(means))
+    baseline_of = baselines(encoders)
+    gain: dict[str, float | None] = {}
+    for e in columns:
+        base = baseline_of.get(e)
+        known = base is not None and average[e] is not None and average[base] is not None
+        gain[e] = average[e] - average[base] if known else None
+    return {
+        "metric": "test ROC-AUC at the best-validation epoch",
+        "datasets": list(datasets),
+        "columns": columns,
+        "baseline_of": {e: baseline_of.get(e) for e in columns},
+        "cells": cells,
+        "average": average,
+        "gain": gain,
+    }
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def format_markdown(summary: dict[str, Any], encoders: Sequence[EncoderSpec], title: str, note: str = "") -> str:
+    """The summary as a Markdown table (percent), with a legend of the columns."""
+    columns = summary["columns"]
+    specs = {spec.name: spec for spec in encoders}
+    lines = [f"# {title}", ""]
+    if note:
+        lines += [note, ""]
+    lines += [
+        "| Dataset | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for dataset in summary["datasets"]:
+        row = []
+        for e in columns:
+            cell = summary["cells"][dataset][e]
+            row.append("—" if cell["mean"] is None else f"{_percent(cell['mean'])} ± {_percent(cell['std'])}")
+        lines.append(f"| {PROPERTY_SOURCES[dataset].title} | " + " | ".join(row) + " |")
+    average_row = []
+    for e in columns:
+        value, gain = summary["average"][e], summary["gain"][e]
+        text = "—" if value is None else _percent(value)
+        if gain is not None:
+            text += f" ({'+' if gain >= 0 else '−'}{_percent(abs(gain))})"
+        average_row.append(text)
+    lines += ["| Average | " + " | ".join(average_row) + " |", "", "Columns:", ""]
+    for e in columns:
+        spec = specs[e]
+        if spec.pretrained:
+            base = summary["baseline_of"][e]
+            against = f"; gain vs `{base}` in the Average row" if base else "; no baseline listed"
+            lines.append(f"- `{e}`: {spec.conv}, pretrained from `{spec.path}`{against}")
+        else:
+            lines.append(f"- `{e}`: {spec.conv}, no pretraining (random initialisation)")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@ray.remote
+def _finetune_task(
+    dataset_name: str,
+    data_root: str,
+    cache_dir: str,
+    split: ScaffoldSplit,
+    encoder: EncoderSpec,
+    seed: int,
+    config: FinetuneConfig,
+) -> FinetuneResult:
+    """One run in a Ray worker; the dataset comes from the cache the driver filled."""
+    torch.set_num_threads(config.threads)
+    return finetune(load_property_dataset(dataset_name, data_root, cache_dir), split, encoder, seed, config)
+
+
+def _resolved_encoders(config: FinetuneConfig, data_root: Path) -> list[EncoderSpec]:
+    """Encoder specs with checkpoint paths made real, each checkpoint checked to fit before any run."""
+    specs = []
+    for spec in config.encoder_specs():
+        if spec.pretrained:
+            path = spec.checkpoint(data_root)
+            if not path.is_file():
+                raise FileNotFoundError(f"checkpoint of encoder {spec.name!r} not found: {path}")
+            MoleculeEncoder(spec.conv, config.num_layers, config.emb_dim).load_pretrained(path)
+            spec = dataclasses.replace(spec, path=str(path))
+        specs.append(spec)
+    return specs
+
+
+def _dataset_summary(dataset: PropertyDataset, split: ScaffoldSplit) -> dict[str, Any]:
+    report = dataset.parse_report
+    return {
+        "source_file": report.source_file,
+        "rows": report.rows,
+        "molecules": dataset.num_molecules,
+        "invalid_smiles": report.failed,
+        "tasks": dataset.num_tasks,
+        "split": {"train": len(split.train), "valid": len(split.valid), "test": len(split.test)},
+    }
+
+
+def run_benchmark(config: FinetuneConfig) -> BenchmarkReport:
+    """Run the grid ``config.datasets x encoders x seeds`` on the running Ray cluster.
+
+    Writes ``runs.jsonl`` (a line per finished run, as they finish), then ``results.json``
+    (config, datasets, summary, every run with its per-epoch history, failures) and
+    ``table.md`` into ``config.output_dir``. A run that raises is logged and listed under
+    failures; the others go on.
+    """
+    if not ray.is_initialized():
+        raise RuntimeError("run_benchmark needs a running Ray cluster: call ray.init(...) first")
+    data_root = resolve_data_root(config.data_root)
+    cache_dir = resolve_cache_dir(config.cache_dir)
+    encoders = _resolved_encoders(config, data_root)
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    datasets: dict[str, dict[str, Any]] = {}
+    splits: dict[str, ray.ObjectRef] = {}
+    for name in config.datasets:
+        dataset = load_property_dataset(name, data_root, cache_dir)
+        split = scaffold_split(dataset.smiles)
+        datasets[name] = _dataset_summary(dataset, split)
+        splits[name] = ray.put(split)
+
+    task = _finetune_task.options(num_cpus=config.num_cpus, num_gpus=config.num_gpus)
+    pending = {
+        task.remote(name, str(data_root), str(cache_dir), splits[name], spec, seed, config): (name, spec.name, seed)
+        for name in config.datasets
+        for spec in encoders
+        for seed in config.seeds
+    }
+    total = len(pending)
+    finished: dict[tuple[str, str, int], FinetuneResult] = {}
+    failures: list[dict[str, Any]] = []
+    with open(output_dir / PROGRESS_FILE, "w", encoding="utf-8") as progress:
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            name, encoder, seed = key = pending.pop(ref)
+            try:
+                result = ray.get(ref)
+            except RayError as err:
+                logger.error("run %s / %s / seed %d failed: %s", name, encoder, seed, err)
+                failures.append({"dataset": name, "encoder": encoder, "seed": seed, "error": str(err)})
+                continue
+            finished[key] = result
+            progress.write(json.dumps(result.to_dict()) + "\n")
+            progress.flush()
+            logger.info(
+                "[%d/%d] %s / %s / seed %d: test ROC-AUC %s (epoch %d)",
+                total - len(pending), total, name, encoder, seed, result.test_auc, result.best_epoch,
+            )
+
+    results = [
+        finished[(name, spec.name, seed)]
+        for name in config.datasets
+        for spec in encoders
+        for seed in config.seeds
+        if (name, spec.name, seed) in finished
+    ]
+    summary = summarize(results, config.datasets, encoders)
+    results_path, table_path = output_dir / RESULTS_FILE, output_dir / TABLE_FILE
+    results_path.write_text(
+        json.dumps(
+            {
+                "config": dataclasses.asdict(config),
+                "datasets": datasets,
+                "summary": summary,
+                "runs": [result.to_dict() for result in results],
+                "failures": failures,
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    note = (
+        f"Test ROC-AUC (%) at the epoch with the best validation ROC-AUC, mean ± std over seeds "
+        f"{list(config.seeds)}; scaffold split 80/10/10; {config.epochs} epochs."
+    )
+    if failures:
+        note += f" {len(failures)} of {total} runs failed (see {RESULTS_FILE})."
+    table_path.write_text(format_markdown(summary, encoders, f"Fine-tuning benchmark: {config.name}", note))
+    return BenchmarkReport(results, failures, summary, results_path, table_path)

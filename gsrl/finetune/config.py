@@ -1,0 +1,114 @@
+"""Settings of the fine-tuning benchmark; defaults are Hu et al. 2020's (pretrain-gnns ``finetune.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gsrl.config import ConfigError
+from gsrl.data.property_datasets import PROPERTY_DATASETS
+from gsrl.models.encoder import CONV_TYPES, POOLING_TYPES
+
+__all__ = ["DATA_ROOT_PLACEHOLDER", "EncoderSpec", "FinetuneConfig"]
+
+# Written in an encoder path, it stands for the resolved data root (where pretrained/*.pth ship).
+DATA_ROOT_PLACEHOLDER = "{data_root}"
+
+_ENCODER_KEYS = frozenset({"name", "path", "conv"})
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """One encoder to compare: random initialisation (``path`` None) or a Hu-format checkpoint."""
+
+    name: str
+    path: str | None
+    conv: str
+
+    @property
+    def pretrained(self) -> bool:
+        return self.path is not None
+
+    def checkpoint(self, data_root: Path) -> Path:
+        """The checkpoint file, with the data-root placeholder filled in."""
+        if self.path is None:
+            raise ValueError(f"encoder {self.name!r} has no checkpoint")
+        return Path(self.path.replace(DATA_ROOT_PLACEHOLDER, str(data_root))).expanduser()
+
+
+@dataclass
+class FinetuneConfig:
+    """The grid datasets x encoders x seeds and how each fine-tuning run trains."""
+
+    name: str = "finetune"
+    datasets: list[str] = field(default_factory=lambda: list(PROPERTY_DATASETS))
+    seeds: list[int] = field(default_factory=lambda: list(range(10)))  # model init and batch order
+    # Each entry: {name, path (null: no pretraining), conv (optional, default: `conv` below)}.
+    # A pretrained encoder's baseline column is the path-null entry with the same conv.
+    encoders: list[dict[str, Any]] = field(default_factory=lambda: [{"name": "gin", "path": None}])
+    conv: str = "gin"
+    num_layers: int = 5
+    emb_dim: int = 300
+    dropout: float = 0.5
+    pooling: str = "mean"
+    epochs: int = 100
+    batch_size: int = 32
+    eval_batch_size: int = 256  # inference only (BatchNorm in eval mode), so it does not change results
+    lr: float = 1e-3
+    decay: float = 0.0  # Adam weight decay
+    eval_train: bool = True  # also report train ROC-AUC each epoch (one more pass over the train set)
+    data_root: str | None = None  # None: $GSRL_DATA_ROOT
+    cache_dir: str | None = None  # None: $GSRL_CACHE_DIR or ~/.cache/gsrl
+    output_dir: str = "runs/finetune"
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 1  # torch intra-op threads inside each run
+    num_cpus: float = 1.0  # Ray resources of each (dataset, encoder, seed) task
+    num_gpus: float = 0.0
+    address: str | None = None  # Ray cluster to join; None starts one in-process (loopback)
+
+    def encoder_specs(self) -> list[EncoderSpec]:
+        """The ``encoders`` entries, checked and with their conv type filled in."""
+        specs = []
+        for i, entry in enumerate(self.encoders):
+            where = f"encoders[{i}]"
+            unknown = sorted(set(entry) - _ENCODER_KEYS)
+            if unknown:
+                raise ConfigError(f"{where}: unknown keys {unknown}; known: {sorted(_ENCODER_KEYS)}")
+            name, path, conv = entry.get("name"), entry.get("path"), entry.get("conv") or self.conv
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"{where}: 'name' must be a non-empty string")
+            if path is not None and not (isinstance(path, str) and path):
+                raise ConfigError(f"{where}: 'path' must be a checkpoint path or null")
+            if conv not in CONV_TYPES:
+                raise ConfigError(f"{where}: conv {conv!r} is not one of {CONV_TYPES}")
+            specs.append(EncoderSpec(name, path, conv))
+        return specs
+
+    def validate(self) -> None:
+        """Cross-field checks, run by ``gsrl.config.load_config``."""
+        specs = self.encoder_specs()
+        names = [spec.name for spec in specs]
+        unknown = [d for d in self.datasets if d not in PROPERTY_DATASETS]
+        checks = [
+            (bool(self.datasets), "datasets must not be empty"),
+            (not unknown, f"unknown datasets {unknown}; choose from {list(PROPERTY_DATASETS)}"),
+            (len(set(self.datasets)) == len(self.datasets), "datasets must not repeat"),
+            (bool(self.seeds), "seeds must not be empty"),
+            (len(set(self.seeds)) == len(self.seeds), "seeds must not repeat"),
+            (bool(specs), "encoders must not be empty"),
+            (len(set(names)) == len(names), f"encoder names must be unique, got {names}"),
+            (self.conv in CONV_TYPES, f"conv must be one of {CONV_TYPES}"),
+            (self.pooling in POOLING_TYPES, f"pooling must be one of {POOLING_TYPES}"),
+            (self.num_layers >= 1 and self.emb_dim >= 1, "num_layers and emb_dim must be >= 1"),
+            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 2 and self.eval_batch_size >= 1, "batch_size must be >= 2, eval_batch_size >= 1"),
+            (self.lr > 0 and self.decay >= 0, "lr must be > 0 and decay >= 0"),
+            (self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda"),
+            (self.threads >= 1, "threads must be >= 1"),
+            (self.num_cpus >= 0 and self.num_gpus >= 0, "num_cpus and num_gpus must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)

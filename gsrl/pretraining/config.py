@@ -1,0 +1,57 @@
+"""Typed configuration of a pretraining job (`gsrl pretrain -c configs/pretrain/<strategy>.yaml`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gsrl.config import ConfigError
+
+
+@dataclass
+class PretrainEncoderConfig:
+    conv: str = "gin"  # gin | gcn | graphsage | gat (Hu et al. state_dict format)
+    num_layers: int = 5
+    emb_dim: int = 300
+    dropout: float = 0.0  # Hu et al.: 0 for self-supervised strategies, 0.2 for supervised
+    init_from: str | None = None  # a Hu-format encoder file: chains strategies (e.g. masking, then supervised)
+
+
+@dataclass
+class CorpusConfig:
+    path: str = "moses/moses_train.csv.gz"  # relative to the data root, or absolute
+    column: str | None = None  # SMILES column of a CSV; None: detect
+    shard_size: int = 50_000
+    max_shards: int | None = None  # use only the first shards (quick runs)
+    featurize_tasks: int = 2  # Ray tasks featurizing shards at a time
+
+
+@dataclass
+class PretrainConfig:
+    name: str = "pretrain"
+    strategy: str = "attribute_masking"
+    settings: dict[str, Any] = field(default_factory=dict)  # the strategy's own settings
+    encoder: PretrainEncoderConfig = field(default_factory=PretrainEncoderConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    data_root: str | None = None  # None: $GSRL_DATA_ROOT
+    cache_dir: str | None = None  # None: $GSRL_CACHE_DIR or ~/.cache/gsrl
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    workers: int = 1  # data-parallel Ray Train workers
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0  # > 0 trains on GPUs with NCCL, else gloo on CPUs
+    threads: int | None = None  # torch threads per worker
+    address: str | None = None  # Ray cluster to join; None starts one in-process (loopback)
+    output_dir: str = "runs"
+    max_failures: int = 2  # worker-group restarts Ray Train attempts from the last checkpoint
+
+    def validate(self) -> None:
+        from gsrl.pretraining.registry import STRATEGIES
+
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {sorted(STRATEGIES)}, got {self.strategy!r}")
+        if self.workers < 1 or self.epochs < 1 or self.batch_size < 2:
+            raise ConfigError("workers and epochs must be >= 1 and batch_size >= 2")

@@ -1,0 +1,171 @@
+"""Pretraining as a data-parallel Ray Train job (gloo on CPUs, NCCL on GPUs).
+
+The driver featurizes the corpus into its sharded cache (Ray tasks), then starts a TorchTrainer.
+Each rank trains on its own shards (rank r takes shards r, r + W, ...), every rank runs the same
+number of steps per epoch (the smallest rank's), and gradients are averaged by DDP. At the end of
+every epoch rank 0 writes TensorBoard scalars (`pretrain/...`) and a checkpoint holding the
+strategy, the optimizer, the epoch and, separately, the encoder in Hu et al.'s layout with a
+metadata.json (corpus, strategy, epochs, featurizer version, git commit). Running the same job
+again (same name and output directory) resumes from the last reported checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+import ray.train
+import torch
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchConfig, TorchTrainer
+from torch_geometric.data import Batch
+
+from actors.corpus_featurizer import build_corpus
+from actors.ray_cluster import connect
+from gsrl.checkpoint import git_commit
+from gsrl.config import config_from_dict
+from gsrl.data.corpora import CorpusCache, CorpusManifest, load_shards, manifest_from_dict
+from gsrl.data.datasets import resolve_data_root
+from gsrl.data.featurize import FEATURIZER_VERSION
+from gsrl.models.encoder import MoleculeEncoder
+from gsrl.pretraining.config import PretrainConfig
+from gsrl.pretraining.registry import make_strategy
+from gsrl.runtime import resolve_cache_dir
+
+log = logging.getLogger(__name__)
+
+ENCODER_FILE = "encoder.pth"
+STATE_FILE = "state.pt"
+METADATA_FILE = "metadata.json"
+
+
+def rank_shards(shard_count: int, rank: int, world: int) -> list[int]:
+    return list(range(rank, shard_count, world))
+
+
+def steps_per_epoch(manifest: CorpusManifest, shards: int, world: int, batch_size: int) -> int:
+    """Steps every rank runs per epoch: the smallest rank's molecule count over the batch size."""
+    per_rank = [sum(manifest.shards[i].parsed for i in rank_shards(shards, r, world)) for r in range(world)]
+    return max(min(per_rank) // batch_size, 1)
+
+
+def _train_loop(loop_config: dict[str, Any]) -> None:
+    """What every Ray Train worker runs."""
+    cfg = config_from_dict(loop_config["config"], "pretraining job", schema=PretrainConfig)
+    manifest = manifest_from_dict(loop_config["manifest"])
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    encoder = MoleculeEncoder(cfg.encoder.conv, cfg.encoder.num_layers, cfg.encoder.emb_dim, cfg.encoder.dropout)
+    if cfg.encoder.init_from:
+        encoder.load_pretrained(cfg.encoder.init_from)
+    strategy = make_strategy(cfg.strategy, encoder, cfg.settings)
+    optimizer = torch.optim.Adam(strategy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start_epoch = 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as directory:
+            state = torch.load(Path(directory) / STATE_FILE, weights_only=True)
+        strategy.load_state_dict(state["strategy"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch = state["epoch"]
+    model = ray.train.torch.prepare_model(strategy)
+    device = ray.train.torch.get_device()
+
+    shard_count = len(manifest.shards) if cfg.corpus.max_shards is None else min(cfg.corpus.max_shards,
+                                                                                  len(manifest.shards))
+    graphs = load_shards(Path(loop_config["cache_directory"]), rank_shards(shard_count, rank, world))
+    steps = steps_per_epoch(manifest, shard_count, world, cfg.batch_size)
+    writer = _tensorboard(loop_config["run_directory"]) if rank == 0 else None
+    for epoch in range(start_epoch, cfg.epochs):
+        rng = np.random.default_rng([cfg.seed, epoch, rank])
+        order = rng.permutation(len(graphs))
+        model.train()
+        totals: dict[str, float] = {}
+        for step in range(steps):
+            ids = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            batch = Batch.from_data_list([strategy.prepare(graphs[int(i)], rng) for i in ids]).to(device)
+            loss, metrics = model(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for key, value in {"loss": float(loss.detach()), **metrics}.items():
+                totals[key] = totals.get(key, 0.0) + value / steps
+        _end_epoch(epoch + 1, totals, strategy, optimizer, cfg, manifest, rank, writer)
+    if writer is not None:
+        writer.close()
+
+
+def _tensorboard(run_directory: str):
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(Path(run_directory) / "tensorboard"))
+
+
+def _end_epoch(epoch: int, totals: dict[str, float], strategy, optimizer, cfg: PretrainConfig,
+               manifest: CorpusManifest, rank: int, writer) -> None:
+    """Rank 0 logs and checkpoints; every rank reports (Ray Train's barrier)."""
+    metrics = {"epoch": epoch, **totals}
+    if rank != 0:
+        ray.train.report(metrics)
+        return
+    for key, value in totals.items():
+        if math.isfinite(value):
+            writer.add_scalar(f"pretrain/{key}", value, epoch)
+    writer.flush()
+    with tempfile.TemporaryDirectory() as directory:
+        torch.save({"strategy": strategy.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
+                   Path(directory) / STATE_FILE)
+        torch.save(strategy.encoder.state_dict(), Path(directory) / ENCODER_FILE)
+        (Path(directory) / METADATA_FILE).write_text(json.dumps(encoder_metadata(cfg, manifest, epoch), indent=2))
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+
+
+def encoder_metadata(cfg: PretrainConfig, manifest: CorpusManifest, epoch: int) -> dict[str, Any]:
+    return {"strategy": cfg.strategy, "settings": cfg.settings, "epochs": epoch,
+            "encoder": dataclasses.asdict(cfg.encoder),
+            "corpus": {"source": manifest.source, "sha256": manifest.source_sha256,
+                       "molecules": manifest.parsed, "failed_smiles": manifest.failed,
+                       "max_shards": cfg.corpus.max_shards},
+            "featurizer_version": FEATURIZER_VERSION, "git_commit": git_commit(),
+            "optimizer": {"name": "adam", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
+                          "batch_size": cfg.batch_size, "workers": cfg.workers}}
+
+
+def run_pretraining(cfg: PretrainConfig) -> Path:
+    """Featurize the corpus, train, and copy the final encoder (+ metadata) into the run directory."""
+    connect(cfg.address)
+    data_root = resolve_data_root(cfg.data_root)
+    source = Path(cfg.corpus.path)
+    source = source if source.is_absolute() else data_root / source
+    cache = CorpusCache(source, resolve_cache_dir(cfg.cache_dir), cfg.corpus.shard_size, cfg.corpus.column)
+    manifest = build_corpus(cache, cfg.corpus.featurize_tasks)
+    run_directory = (Path(cfg.output_dir) / cfg.name).resolve()
+    run_directory.mkdir(parents=True, exist_ok=True)
+    gpu = cfg.gpus_per_worker > 0
+    trainer = TorchTrainer(
+        _train_loop,
+        train_loop_config={"config": dataclasses.asdict(cfg), "manifest": dataclasses.asdict(manifest),
+                           "cache_directory": str(cache.directory), "run_directory": str(run_directory)},
+        torch_config=TorchConfig(backend="nccl" if gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=cfg.workers, use_gpu=gpu,
+                                     resources_per_worker={"CPU": cfg.cpus_per_worker,
+                                                           **({"GPU": cfg.gpus_per_worker} if gpu else {})}),
+        run_config=RunConfig(name="ray-train", storage_path=str(run_directory),
+                             checkpoint_config=CheckpointConfig(num_to_keep=3),
+                             failure_config=FailureConfig(max_failures=cfg.max_failures)),
+    )
+    result = trainer.fit()
+    with result.checkpoint.as_directory() as directory:
+        for name in (ENCODER_FILE, METADATA_FILE):
+            (run_directory / name).write_bytes((Path(directory) / name).read_bytes())
+    return run_directory
