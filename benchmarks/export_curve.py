@@ -40,6 +40,7 @@ def main() -> None:
         "curve": [{"iteration": c["iteration"], "auc_mean": c["auc_mean"], "auc_std": c["auc_std"],
                    "per_property": c["per_property"]} for c in curve],
         "git_commit": metadata.get("git_commit"),
+        "segments": state["segments"],  # the processes (commit, backend, workers) that ran the run
         "versions": metadata.get("versions"),
         "command": "gsrl train -c <config> (resolved config below)",
         "config": config,
