@@ -16,10 +16,11 @@ def _featurize_shard_task(cache: CorpusCache, index: int, smiles: list[str], sta
     return featurize_shard(cache, index, smiles, start)
 
 
-def build_corpus(cache: CorpusCache, parallelism: int) -> CorpusManifest:
-    """Featurize every shard not already complete on disk, then write the manifest (Ray must be up)."""
+def build_corpus(cache: CorpusCache, parallelism: int, max_shards: int | None = None) -> CorpusManifest:
+    """Featurize every shard (or the first `max_shards`) not already complete on disk, then write the
+    manifest of those shards (Ray must be up)."""
     smiles = cache.read()
-    plan = cache.plan(len(smiles))
+    plan = cache.plan(len(smiles))[:max_shards]
     reports = [r for r in (cache.finished_report(index) for index, _, _ in plan) if r is not None]
     done = {r.index for r in reports}
     todo = [(index, start, stop) for index, start, stop in plan if index not in done]

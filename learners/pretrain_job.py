@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from torch_geometric.data import Batch
 from actors.corpus_featurizer import build_corpus
 from actors.ray_cluster import connect
 from gsrl.checkpoint import git_commit
-from gsrl.config import config_from_dict
+from gsrl.config import ConfigError, config_from_dict
 from gsrl.data.corpora import CorpusCache, CorpusManifest, load_shards, manifest_from_dict
 from gsrl.data.datasets import resolve_data_root
 from gsrl.data.featurize import FEATURIZER_VERSION
@@ -81,12 +82,12 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
     model = ray.train.torch.prepare_model(strategy)
     device = ray.train.torch.get_device()
 
-    shard_count = len(manifest.shards) if cfg.corpus.max_shards is None else min(cfg.corpus.max_shards,
-                                                                                  len(manifest.shards))
+    shard_count = len(manifest.shards)
     graphs = load_shards(Path(loop_config["cache_directory"]), rank_shards(shard_count, rank, world))
     steps = steps_per_epoch(manifest, shard_count, world, cfg.batch_size)
     writer = _tensorboard(loop_config["run_directory"]) if rank == 0 else None
     for epoch in range(start_epoch, cfg.epochs):
+        started = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, epoch, rank])
         order = rng.permutation(len(graphs))
         model.train()
@@ -100,6 +101,7 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
             optimizer.step()
             for key, value in {"loss": float(loss.detach()), **metrics}.items():
                 totals[key] = totals.get(key, 0.0) + value / steps
+        totals["molecules_per_s"] = steps * cfg.batch_size * world / (time.perf_counter() - started)
         _end_epoch(epoch + 1, totals, strategy, optimizer, cfg, manifest, rank, writer)
     if writer is not None:
         writer.close()
@@ -148,7 +150,10 @@ def run_pretraining(cfg: PretrainConfig) -> Path:
     source = Path(cfg.corpus.path)
     source = source if source.is_absolute() else data_root / source
     cache = CorpusCache(source, resolve_cache_dir(cfg.cache_dir), cfg.corpus.shard_size, cfg.corpus.column)
-    manifest = build_corpus(cache, cfg.corpus.featurize_tasks)
+    manifest = build_corpus(cache, cfg.corpus.featurize_tasks, cfg.corpus.max_shards)
+    if len(manifest.shards) < cfg.workers:
+        raise ConfigError(f"{source} gives {len(manifest.shards)} shard(s) for {cfg.workers} workers: every worker "
+                          f"trains on its own shards; lower corpus.shard_size or raise corpus.max_shards")
     run_directory = (Path(cfg.output_dir) / cfg.name).resolve()
     run_directory.mkdir(parents=True, exist_ok=True)
     gpu = cfg.gpus_per_worker > 0
