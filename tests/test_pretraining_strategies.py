@@ -277,3 +277,12 @@ def test_registry() -> None:
         make_strategy("attribute_masking", encoder, SupervisedSettings(num_tasks=1))
     with pytest.raises(ValueError, match="num_tasks"):
         make_strategy("supervised", encoder)
+
+
+def test_infomax_score_is_the_bilinear_discriminator() -> None:
+    from gsrl.models.encoder import MoleculeEncoder
+    from gsrl.pretraining.infomax import Infomax
+
+    strategy = Infomax(MoleculeEncoder("gin", num_layers=2, emb_dim=16))
+    summaries, nodes = torch.randn(7, 16), torch.randn(7, 16)
+    torch.testing.assert_close(strategy.score(summaries, nodes), strategy.discriminator(summaries, nodes).squeeze(1))
