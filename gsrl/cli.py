@@ -42,6 +42,12 @@ def _user_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
+def override_option(example: str):
+    """The -o KEY=VALUE option every config-driven command takes."""
+    return click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help=f"Override a config key, e.g. -o {example} (repeatable).")
+
+
 def _load(config_path: str | None, overrides: tuple[str, ...], schema: type | None = None):
     try:
         return load_config(config_path, overrides, **({"schema": schema} if schema else {}))
@@ -52,8 +58,7 @@ def _load(config_path: str | None, overrides: tuple[str, ...], schema: type | No
 @main.command()
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML config (default: configs/quickstart.yaml).")
-@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, e.g. -o meta.inner_lr=0.1 (repeatable).")
+@override_option("meta.inner_lr=0.1")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the run in RUN_DIR from its last complete checkpoint.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
@@ -117,8 +122,7 @@ def evaluate(run_dir: str, draws: int | None) -> None:
 @main.command()
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
               help="YAML pretraining config, e.g. configs/pretrain/attribute_masking.yaml.")
-@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, e.g. -o epochs=10 (repeatable).")
+@override_option("epochs=10")
 def pretrain(config_path: str, overrides: tuple[str, ...]) -> None:
     """Pretrain an encoder (Hu et al. strategies) as a data-parallel Ray Train job.
 
@@ -135,8 +139,7 @@ def pretrain(config_path: str, overrides: tuple[str, ...]) -> None:
 @main.command()
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
               help="YAML fine-tuning config, e.g. configs/finetune/hu2020.yaml.")
-@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, e.g. -o seeds=[0,1,2] (repeatable).")
+@override_option("seeds=[0,1,2]")
 def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
     """Fine-tune encoders on the MoleculeNet benchmark (scaffold split), datasets x seeds as Ray tasks."""
     from actors.ray_cluster import connect
@@ -153,7 +156,7 @@ def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
 
 @main.command(name="show-config")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None)
-@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE")
+@override_option("run.seed=1")
 def show_config(config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Print the fully resolved config (defaults < YAML chain < overrides)."""
     click.echo(_load(config_path, overrides).to_yaml())
