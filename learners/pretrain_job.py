@@ -83,18 +83,18 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
 
     shard_count = len(manifest.shards)
-    graphs = load_shards(Path(loop_config["cache_directory"]), rank_shards(shard_count, rank, world))
+    corpus = load_shards(Path(loop_config["cache_directory"]), rank_shards(shard_count, rank, world))
     steps = steps_per_epoch(manifest, shard_count, world, cfg.batch_size)
     writer = _tensorboard(loop_config["run_directory"]) if rank == 0 else None
     for epoch in range(start_epoch, cfg.epochs):
         started = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, epoch, rank])
-        order = rng.permutation(len(graphs))
+        order = rng.permutation(len(corpus))
         model.train()
         totals: dict[str, float] = {}
         for step in range(steps):
             ids = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            batch = Batch.from_data_list([strategy.prepare(graphs[int(i)], rng) for i in ids]).to(device)
+            batch = Batch.from_data_list([strategy.prepare(corpus.molecule(int(i)), rng) for i in ids]).to(device)
             loss, metrics = model(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -149,8 +149,16 @@ def run_pretraining(cfg: PretrainConfig) -> Path:
     data_root = resolve_data_root(cfg.data_root)
     source = Path(cfg.corpus.path)
     source = source if source.is_absolute() else data_root / source
-    cache = CorpusCache(source, resolve_cache_dir(cfg.cache_dir), cfg.corpus.shard_size, cfg.corpus.column)
+    supervised = cfg.strategy == "supervised"
+    cache = CorpusCache(source, resolve_cache_dir(cfg.cache_dir), cfg.corpus.shard_size, cfg.corpus.column,
+                        labels=supervised, label_columns=cfg.corpus.label_columns)
     manifest = build_corpus(cache, cfg.corpus.featurize_tasks, cfg.corpus.max_shards)
+    if supervised:  # one logit per label column of the corpus
+        tasks = len(manifest.task_names)
+        if cfg.settings.get("num_tasks", tasks) != tasks:
+            raise ConfigError(f"settings.num_tasks is {cfg.settings['num_tasks']} but {source} has {tasks} label "
+                              f"columns")
+        cfg = dataclasses.replace(cfg, settings={**cfg.settings, "num_tasks": tasks})
     if len(manifest.shards) < cfg.workers:
         raise ConfigError(f"{source} gives {len(manifest.shards)} shard(s) for {cfg.workers} workers: every worker "
                           f"trains on its own shards; lower corpus.shard_size or raise corpus.max_shards")

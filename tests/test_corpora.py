@@ -46,7 +46,9 @@ def test_sharded_build_counts_failures_and_matches_the_featurizer(tmp_path, ray_
     assert (manifest.rows, manifest.parsed, manifest.failed) == (9, 7, 2)
     assert manifest.failed_examples() == [(3, "not-a-smiles"), (6, "[Xx]")]
 
-    graphs = load_shards(cache.directory, [0, 1, 2])
+    corpus = load_shards(cache.directory, [0, 1, 2])
+    graphs = corpus.graphs
+    assert corpus.labels is None
     expected = [smiles_to_graph(s) for s in SMILES]
     expected = Batch.from_data_list([g for g in expected if g is not None])
     batch = graphs.collate_ids(range(len(graphs)))
@@ -70,3 +72,16 @@ def test_an_interrupted_build_resumes_and_a_changed_file_rebuilds(tmp_path, ray_
     changed = CorpusCache(source, tmp_path / "cache", shard_size=4)
     assert changed.directory != cache.directory
     assert build_corpus(changed, parallelism=1).rows == 3
+
+
+def test_a_labelled_corpus_keeps_each_molecules_labels(tmp_path, ray_session):
+    source = tmp_path / "labelled.csv"
+    source.write_text("smiles,mol_id,active,toxic\nCCO,a,1,0\nnot-a-smiles,b,0,1\nc1ccccc1,c,,1\nCCN,d,0,\n")
+    cache = CorpusCache(source, tmp_path / "cache", shard_size=3, labels=True)
+    manifest = build_corpus(cache, parallelism=1)
+    assert manifest.task_names == ["active", "toxic"] and (manifest.parsed, manifest.failed) == (3, 1)
+    corpus = load_shards(cache.directory, [0, 1])
+    nan = float("nan")
+    torch.testing.assert_close(corpus.labels, torch.tensor([[1.0, 0.0], [nan, 1.0], [0.0, nan]]), equal_nan=True)
+    benzene = corpus.molecule(1)
+    assert benzene.num_nodes == 6 and torch.equal(benzene.y.isnan(), torch.tensor([[True, False]]))

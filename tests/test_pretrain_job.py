@@ -54,3 +54,24 @@ def test_pretraining_writes_a_hu_format_encoder_logs_from_rank_0_and_resumes(cor
     steps = [e.step for e in events.Scalars("pretrain/loss")]
     assert steps == [1, 2, 3]  # one writer (rank 0), and the resumed job ran only epoch 3
     assert {"pretrain/loss", "pretrain/atom_accuracy"} <= set(events.Tags()["scalars"])
+
+
+def test_supervised_pretraining_on_a_labelled_csv(tmp_path, data_root):
+    """Any labelled CSV: here the first 40 rows of Tox21 (12 tasks, missing labels included)."""
+    lines = (data_root / "moleculenet" / "tox21.csv").read_text().splitlines()[:41]
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("\n".join(lines) + "\n")
+    args = ["pretrain", "-c", "configs/pretrain/supervised.yaml", "-o", f"corpus.path={labelled}",
+            "-o", "corpus.shard_size=20", "-o", f"cache_dir={tmp_path / 'cache'}", "-o", "encoder.num_layers=2",
+            "-o", "encoder.emb_dim=16", "-o", "batch_size=8", "-o", "workers=1", "-o", "epochs=1",
+            "-o", "threads=1", "-o", f"output_dir={tmp_path / 'runs'}", "-o", "name=supervised"]
+    try:
+        result = CliRunner().invoke(main, args)
+    finally:
+        ray.shutdown()
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    metadata = json.loads((tmp_path / "runs" / "supervised" / "metadata.json").read_text())
+    assert metadata["strategy"] == "supervised" and metadata["settings"]["num_tasks"] == 12
+    assert metadata["corpus"]["molecules"] == 40
+    encoder = MoleculeEncoder("gin", num_layers=2, emb_dim=16)
+    encoder.load_state_dict(torch.load(tmp_path / "runs" / "supervised" / "encoder.pth", weights_only=True))

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch_geometric.data import Data
 
 from gsrl.checkpoint import atomic_write_bytes, atomic_write_json, sha256_of
-from gsrl.data.datasets import MoleculeGraphs, featurize_smiles, open_text
+from gsrl.data.datasets import DatasetSpec, MoleculeGraphs, featurize_smiles, open_text
 from gsrl.data.featurize import FEATURIZER_VERSION
+from gsrl.data.property_datasets import read_label_table
 
 SMILES_COLUMNS = ("smiles", "SMILES", "Smiles", "mol", "canonical_smiles")
 MAX_FAILED_EXAMPLES = 10
@@ -71,6 +73,7 @@ class CorpusManifest:
     featurizer_version: str
     shard_size: int
     shards: list[ShardReport]
+    task_names: list[str]  # label columns of a labelled corpus (supervised pretraining); empty otherwise
 
     @property
     def rows(self) -> int:
@@ -98,16 +101,23 @@ def manifest_from_dict(fields: dict) -> CorpusManifest:
 class CorpusCache:
     """The cache folder of one source file under one featurizer version."""
 
-    def __init__(self, source: Path, cache_dir: Path, shard_size: int = 50_000, column: str | None = None):
+    def __init__(self, source: Path, cache_dir: Path, shard_size: int = 50_000, column: str | None = None,
+                 labels: bool = False, label_columns: Sequence[str] | None = None):
+        """`labels`: the CSV's label columns (`label_columns`, else every column but SMILES and ids)
+        are kept with the molecules, as 1 / 0 / NaN (supervised pretraining)."""
         if shard_size < 1:
             raise ValueError("shard_size must be >= 1")
         self.source = Path(source)
         self.source_sha256 = sha256_of(self.source)
         self.shard_size = shard_size
         self.column = column
+        self.labels = labels
+        self.label_columns = tuple(label_columns) if label_columns else None
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", self.source.name.split(".")[0])
+        kind = f"-labels{len(self.label_columns or ())}" if labels else ""
         self.directory = (Path(cache_dir) / "corpora" /
-                          f"{stem}-{FEATURIZER_VERSION}-{self.source_sha256[:16]}-{shard_size}")
+                          f"{stem}-{FEATURIZER_VERSION}-{self.source_sha256[:16]}-{shard_size}{kind}")
+        self.task_names: list[str] = []
 
     def shard_path(self, index: int) -> Path:
         return shard_file(self.directory, index)
@@ -115,8 +125,19 @@ class CorpusCache:
     def report_path(self, index: int) -> Path:
         return self.directory / f"shard_{index:05d}.json"
 
-    def read(self) -> list[str]:
-        return read_smiles(self.source, self.column)
+    def read(self) -> tuple[list[str], np.ndarray | None]:
+        """The file's SMILES and, for a labelled corpus, its [rows, tasks] label matrix."""
+        if not self.labels:
+            return read_smiles(self.source, self.column), None
+        with open_text(self.source) as handle:
+            header = next(csv.reader(handle))
+        column = self.column or next((c for c in SMILES_COLUMNS if c in header), None)
+        if column is None:
+            raise ValueError(f"{self.source}: no SMILES column (looked for {SMILES_COLUMNS}; header {header})")
+        spec = DatasetSpec(self.source.name, str(self.source), column, self.label_columns, (), (), False)
+        table = read_label_table(self.source, spec)
+        self.task_names = list(table.property_names)
+        return list(table.smiles), np.asarray(table.labels, dtype=np.float32)
 
     def plan(self, count: int) -> list[tuple[int, int, int]]:
         """(index, start, stop) of every shard of a file with `count` SMILES (0-based positions)."""
@@ -135,18 +156,23 @@ class CorpusCache:
 
     def manifest(self, reports: Sequence[ShardReport]) -> CorpusManifest:
         manifest = CorpusManifest(str(self.source), self.source_sha256, FEATURIZER_VERSION, self.shard_size,
-                                  sorted(reports, key=lambda r: r.index))
+                                  sorted(reports, key=lambda r: r.index), list(self.task_names))
         atomic_write_json(self.directory / "manifest.json", asdict(manifest))
         return manifest
 
 
-def featurize_shard(cache: CorpusCache, index: int, smiles: Sequence[str], start: int) -> ShardReport:
-    """Featurize one shard's SMILES (positions start.. of the file) and write shard + report."""
+def featurize_shard(cache: CorpusCache, index: int, smiles: Sequence[str], start: int,
+                    labels: np.ndarray | None = None) -> ShardReport:
+    """Featurize one shard's SMILES (positions start.. of the file), with their label rows if any,
+    and write shard + report."""
     rows = range(start + 1, start + 1 + len(smiles))
-    graphs, _, parse = featurize_smiles(list(smiles), list(rows), str(cache.source), cache.source.name)
+    graphs, parsed, parse = featurize_smiles(list(smiles), list(rows), str(cache.source), cache.source.name)
     path = cache.shard_path(index)
+    tensors = graphs.to_tensors()
+    if labels is not None:
+        tensors["y"] = torch.from_numpy(np.ascontiguousarray(labels[parsed]))
     buffer = io.BytesIO()
-    torch.save(graphs.to_tensors(), buffer)
+    torch.save(tensors, buffer)
     atomic_write_bytes(path, buffer.getvalue())
     report = ShardReport(index, start + 1, parse.rows, parse.parsed, parse.failed,
                          parse.failed_examples, path.name, sha256_of(path))
@@ -158,16 +184,35 @@ def shard_file(directory: Path, index: int) -> Path:
     return Path(directory) / f"shard_{index:05d}.pt"
 
 
-def load_shards(directory: Path, indices: Sequence[int]) -> MoleculeGraphs:
-    """The molecules of the given shards of a cache folder as one MoleculeGraphs (e.g. one
-    data-parallel rank's part; it needs only the folder, not the source file)."""
+@dataclass
+class CorpusShards:
+    """Molecules of some shards, with their labels for a labelled corpus."""
+
+    graphs: MoleculeGraphs
+    labels: torch.Tensor | None  # float32 [molecules, tasks], 1 / 0 / NaN
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def molecule(self, index: int) -> Data:
+        data = self.graphs[index]
+        if self.labels is not None:
+            data.y = self.labels[index:index + 1]
+        return data
+
+
+def load_shards(directory: Path, indices: Sequence[int]) -> CorpusShards:
+    """The molecules of the given shards of a cache folder (e.g. one data-parallel rank's part; it
+    needs only the folder, not the source file)."""
     parts = [torch.load(shard_file(directory, i), weights_only=True) for i in indices]
     node_counts = np.concatenate([np.diff(p["node_ptr"].numpy()) for p in parts])
     edge_counts = np.concatenate([np.diff(p["edge_ptr"].numpy()) for p in parts])
-    return MoleculeGraphs.from_tensors(
+    graphs = MoleculeGraphs.from_tensors(
         x=torch.cat([p["x"] for p in parts]),
         edge_index=torch.cat([p["edge_index"] for p in parts], dim=1),
         edge_attr=torch.cat([p["edge_attr"] for p in parts]),
         node_ptr=torch.from_numpy(np.concatenate([[0], np.cumsum(node_counts)]).astype(np.int64)),
         edge_ptr=torch.from_numpy(np.concatenate([[0], np.cumsum(edge_counts)]).astype(np.int64)),
     )
+    labels = torch.cat([p["y"] for p in parts]) if "y" in parts[0] else None
+    return CorpusShards(graphs, labels)

@@ -146,7 +146,7 @@ def _to_binary(raw: np.ndarray) -> np.ndarray:
     return labels.astype(np.float32)
 
 
-def _read_label_table(path: Path, spec: DatasetSpec) -> LabelTable:
+def read_label_table(path: Path, spec: DatasetSpec) -> LabelTable:
     """SMILES and 1/0/nan labels of every data row of a CSV (plain or gzipped)."""
     with open_text(path) as handle:
         reader = csv.reader(handle)
@@ -179,7 +179,7 @@ def load_property_dataset(name: str, data_root: str | Path, cache_dir: str | Pat
     cached = cache_path(Path(cache_dir), spec.name, sha)
     record = load_cache(cached, spec.name, sha, spec)
     if record is None:
-        table = _read_label_table(path, spec)
+        table = read_label_table(path, spec)
         if len(table.property_names) != source.num_tasks:
             raise ValueError(
                 f"{path}: {name} has {source.num_tasks} tasks, found {len(table.property_names)} label columns"

@@ -21,6 +21,7 @@ class PretrainEncoderConfig:
 class CorpusConfig:
     path: str = "moses/moses_train.csv.gz"  # relative to the data root, or absolute
     column: str | None = None  # SMILES column of a CSV; None: detect
+    label_columns: list[str] | None = None  # supervised strategy: the CSV's label columns; None: all but SMILES/ids
     shard_size: int = 50_000
     max_shards: int | None = None  # use only the first shards (quick runs)
     featurize_tasks: int = 2  # Ray tasks featurizing shards at a time
