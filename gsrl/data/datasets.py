@@ -214,6 +214,15 @@ class MoleculeGraphs(InMemoryDataset):
 # --------------------------------------------------------------------------- dataset
 
 
+def check_sizes(name: str, smiles: Sequence[str], labels: Tensor, graphs: MoleculeGraphs,
+                label_names: Sequence[str]) -> None:
+    """One molecule per SMILES, one graph and one label row per molecule, one column per label name."""
+    n = len(smiles)
+    if tuple(labels.shape) != (n, len(label_names)) or len(graphs) != n:
+        raise ValueError(f"{name}: inconsistent sizes: {n} smiles, labels {tuple(labels.shape)}, "
+                         f"{len(graphs)} graphs, {len(label_names)} label columns")
+
+
 @dataclass(eq=False)
 class FewShotDataset:
     """Molecules, labels and the meta-train/meta-test task split of one benchmark."""
@@ -232,12 +241,7 @@ class FewShotDataset:
     )
 
     def __post_init__(self) -> None:
-        n = len(self.smiles)
-        if self.labels.shape != (n, len(self.property_names)) or len(self.graphs) != n:
-            raise ValueError(
-                f"{self.name}: inconsistent sizes: {n} smiles, labels {tuple(self.labels.shape)}, "
-                f"{len(self.graphs)} graphs, {len(self.property_names)} properties"
-            )
+        check_sizes(self.name, self.smiles, self.labels, self.graphs, self.property_names)
 
     @property
     def num_molecules(self) -> int:

@@ -34,6 +34,7 @@ from gsrl.data.datasets import (
     atomic_torch_save,
     cache_path,
     cache_record,
+    check_sizes,
     column_indices,
     data_rows,
     featurize_smiles,
@@ -105,12 +106,7 @@ class PropertyDataset:
     parse_report: ParseReport
 
     def __post_init__(self) -> None:
-        n = len(self.smiles)
-        if self.labels.shape != (n, len(self.task_names)) or len(self.graphs) != n:
-            raise ValueError(
-                f"{self.name}: inconsistent sizes: {n} smiles, labels {tuple(self.labels.shape)}, "
-                f"{len(self.graphs)} graphs, {len(self.task_names)} tasks"
-            )
+        check_sizes(self.name, self.smiles, self.labels, self.graphs, self.task_names)
 
     @property
     def num_molecules(self) -> int:
