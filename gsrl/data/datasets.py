@@ -24,7 +24,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ _CACHE_FORMAT = 1
 # Columns that are neither SMILES nor labels in some MoleculeNet copies (DeepChem's PCBA).
 _ID_COLUMNS = frozenset({"mol_id"})
 
-_LABEL_VALUES: dict[str, float] = {"": math.nan, "0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0}
+LABEL_VALUES: dict[str, float] = {"": math.nan, "0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0}
 
 _DOWNLOAD_HINT = (
     "Download the benchmark files with `gsrl data download`, or point the data root "
@@ -401,24 +401,21 @@ def column_indices(path: Path, header: list[str], spec: DatasetSpec) -> tuple[in
     return position[spec.smiles_column], [position[name] for name in labels]
 
 
-def _label_value(path: Path, row_number: int, column: str, cell: str) -> float:
-    """One label cell as 1.0, 0.0 or nan; anything else is a data error."""
-    value = _LABEL_VALUES.get(cell.strip())
+def _label_value(path: Path, row_number: int, column: str, cell: str, cell_values: Mapping[str, float]) -> float:
+    """One label cell through `cell_values`; anything else is a data error naming file, row and column."""
+    value = cell_values.get(cell.strip())
     if value is None:
-        raise ValueError(
-            f"{path}: data row {row_number}, column {column!r}: "
-            f"label {cell!r} is not one of empty, 0, 1, 0.0, 1.0"
-        )
+        accepted = ", ".join(key or "empty" for key in cell_values)
+        raise ValueError(f"{path}: data row {row_number}, column {column!r}: label {cell!r} is not one of {accepted}")
     return value
 
 
-def _parse_label_row(
-    path: Path, row_number: int, row: list[str], columns: list[int], header: list[str]
-) -> list[float]:
+def _parse_label_row(path: Path, row_number: int, row: list[str], columns: list[int], header: list[str],
+                     cell_values: Mapping[str, float]) -> list[float]:
     """Label cells of one row; the fast dictionary lookup covers all well-formed cells."""
-    values = [_LABEL_VALUES.get(row[j]) for j in columns]
+    values = [cell_values.get(row[j]) for j in columns]
     if None in values:  # slow path: tolerate whitespace, report the first bad cell
-        values = [_label_value(path, row_number, header[j], row[j]) for j in columns]
+        values = [_label_value(path, row_number, header[j], row[j], cell_values) for j in columns]
     return values  # type: ignore[return-value]
 
 
@@ -432,8 +429,9 @@ def data_rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
         yield number, row
 
 
-def _read_table(path: Path, spec: DatasetSpec) -> LabelTable:
-    """Read SMILES and labels of every data row (csv module: label names may hold commas)."""
+def read_table(path: Path, spec: DatasetSpec, cell_values: Mapping[str, float] = LABEL_VALUES) -> LabelTable:
+    """Read SMILES and labels of every data row (csv module: label names may hold commas); each label
+    cell is mapped through `cell_values` (default: 1 / 0 / empty)."""
     with open_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -447,7 +445,7 @@ def _read_table(path: Path, spec: DatasetSpec) -> LabelTable:
                 raise ValueError(f"{path}: data row {number} has {len(row)} cells, expected {len(header)}")
             smiles.append(row[smiles_col].strip())
             rows.append(number)
-            labels.append(_parse_label_row(path, number, row, label_cols, header))
+            labels.append(_parse_label_row(path, number, row, label_cols, header, cell_values))
     names = [header[j].strip() for j in label_cols]
     table = np.array(labels, dtype=np.float32).reshape(len(rows), len(names))
     return LabelTable(names, smiles, rows, table)
@@ -571,7 +569,7 @@ def load_cache(path: Path, name: str, sha: str, spec: DatasetSpec) -> dict[str, 
 
 def _build_record(name: str, source: Path, sha: str, spec: DatasetSpec) -> dict[str, Any]:
     """Read and featurize the source CSV; keep only rows RDKit can parse."""
-    table = _read_table(source, spec)
+    table = read_table(source, spec)
     if spec.require_any_label:  # the toxcast-* derivation rule
         table = select_rows(table, ~np.isnan(table.labels).all(axis=1))
     expected_labels = len(spec.train_properties) + len(spec.test_properties)

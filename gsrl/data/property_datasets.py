@@ -18,7 +18,7 @@ Rows whose SMILES RDKit cannot parse are dropped and counted in the parse report
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +35,9 @@ from gsrl.data.datasets import (
     cache_path,
     cache_record,
     check_sizes,
-    column_indices,
-    data_rows,
     featurize_smiles,
     load_cache,
-    open_text,
+    read_table,
     select_rows,
 )
 from gsrl.data.download import file_sha256
@@ -123,16 +121,6 @@ def _spec(name: str) -> DatasetSpec:
     return DatasetSpec(_CACHE_PREFIX + name, source.file, source.smiles_column, source.tasks, (), (), False)
 
 
-def _cell_value(path: Path, row_number: int, column: str, cell: str) -> float:
-    value = _CELL_VALUES.get(cell.strip())
-    if value is None:
-        raise ValueError(
-            f"{path}: data row {row_number}, column {column!r}: label {cell!r} is not one of "
-            "empty, -1, 0, 1 (or -1.0, 0.0, 1.0)"
-        )
-    return value
-
-
 def _to_binary(raw: np.ndarray) -> np.ndarray:
     """Raw cell values -> 1 / 0 / nan, choosing the file's convention (see module docstring)."""
     if not (raw == -1).any():
@@ -143,24 +131,9 @@ def _to_binary(raw: np.ndarray) -> np.ndarray:
 
 
 def read_label_table(path: Path, spec: DatasetSpec) -> LabelTable:
-    """SMILES and 1/0/nan labels of every data row of a CSV (plain or gzipped)."""
-    with open_text(path) as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{path}: empty file, expected a header row")
-        smiles_col, label_cols = column_indices(path, header, spec)
-        width = max([smiles_col, *label_cols]) + 1
-        smiles, rows, raw = [], [], []
-        for number, row in data_rows(reader):
-            if len(row) < width:
-                raise ValueError(f"{path}: data row {number} has {len(row)} cells, expected {len(header)}")
-            smiles.append(row[smiles_col].strip())
-            rows.append(number)
-            raw.append([_cell_value(path, number, header[j], row[j]) for j in label_cols])
-    names = [header[j].strip() for j in label_cols]
-    labels = _to_binary(np.array(raw, dtype=np.float32).reshape(len(rows), len(names)))
-    return LabelTable(names, smiles, rows, labels)
+    """SMILES and 1/0/nan labels of every data row of a CSV (plain or gzipped), in either convention."""
+    table = read_table(path, spec, _CELL_VALUES)
+    return dataclasses.replace(table, labels=_to_binary(table.labels))
 
 
 def load_property_dataset(name: str, data_root: str | Path, cache_dir: str | Path) -> PropertyDataset:
