@@ -66,9 +66,10 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    encoder = MoleculeEncoder(cfg.encoder.conv, cfg.encoder.num_layers, cfg.encoder.emb_dim, cfg.encoder.dropout)
-    if cfg.encoder.init_from:
-        encoder.load_pretrained(cfg.encoder.init_from)
+    encoder = MoleculeEncoder(cfg.encoder.conv, cfg.encoder.num_layers, cfg.encoder.emb_dim, cfg.encoder.dropout,
+                              pooling=cfg.encoder.pooling)
+    if cfg.encoder.pretrained:
+        encoder.load_pretrained(cfg.encoder.pretrained)
     strategy = make_strategy(cfg.strategy, encoder, cfg.settings)
     optimizer = torch.optim.Adam(strategy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch = 0

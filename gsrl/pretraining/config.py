@@ -5,16 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gsrl.config import ConfigError
-
-
-@dataclass
-class PretrainEncoderConfig:
-    conv: str = "gin"  # gin | gcn | graphsage | gat (Hu et al. state_dict format)
-    num_layers: int = 5
-    emb_dim: int = 300
-    dropout: float = 0.0  # Hu et al.: 0 for self-supervised strategies, 0.2 for supervised
-    init_from: str | None = None  # a Hu-format encoder file: chains strategies (e.g. masking, then supervised)
+from gsrl.config import ConfigError, EncoderConfig
 
 
 @dataclass
@@ -32,7 +23,9 @@ class PretrainConfig:
     name: str = "pretrain"
     strategy: str = "attribute_masking"
     settings: dict[str, Any] = field(default_factory=dict)  # the strategy's own settings
-    encoder: PretrainEncoderConfig = field(default_factory=PretrainEncoderConfig)
+    # The meta-training encoder section; `pretrained` chains strategies (start from another run's
+    # encoder.pth). Hu et al.: dropout 0 for self-supervised strategies, 0.2 for supervised.
+    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(dropout=0.0))
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     data_root: str | None = None  # None: $GSRL_DATA_ROOT
     cache_dir: str | None = None  # None: $GSRL_CACHE_DIR or ~/.cache/gsrl
