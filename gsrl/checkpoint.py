@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 METADATA = "metadata.json"
 
 
+class RunDirectoryExists(RuntimeError):
+    """A new run was asked for in a directory that already holds one."""
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

@@ -80,7 +80,8 @@ class MetaConfig:
     inner_steps: int = 1
     inner_lr: float = 0.5
     first_order: bool = False
-    adapt: list[str] = field(default_factory=lambda: ["all"])  # all | encoder | relation | classifier | property_embeddings
+    # Parameter groups the inner loop adapts: all | encoder | relation | classifier | property_embeddings.
+    adapt: list[str] = field(default_factory=lambda: ["all"])
     outer_lr: float = 1e-3
     weight_decay: float = 5e-5
     grad_clip: float = 1.0

@@ -9,15 +9,21 @@ import torch
 
 from gsrl.config import Config
 from gsrl.data.datasets import FewShotDataset, load_fewshot_dataset, resolve_data_root
+from gsrl.models.checkpoints import resolve_checkpoint
 from gsrl.models.gsmeta import GSMetaModel
 
 
-def resolve_device(config: Config) -> torch.device:
-    if config.run.device == "auto":
+def device_named(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for ``cuda`` without a device is an error, not a CPU run."""
+    if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if config.run.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("run.device is 'cuda' but no CUDA device is available")
-    return torch.device(config.run.device)
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def resolve_device(config: Config) -> torch.device:
+    return device_named(config.run.device)
 
 
 def apply_threads(config: Config) -> None:
@@ -45,5 +51,6 @@ def build_model(dataset: FewShotDataset, config: Config, seed: int | None = None
         torch.manual_seed(seed)
     model = GSMetaModel(dataset.num_properties, list(dataset.train_properties), config)
     if config.encoder.pretrained:
-        model.encoder.load_pretrained(config.encoder.pretrained)
+        data_root = resolve_data_root(config.data.root)
+        model.encoder.load_pretrained(resolve_checkpoint(config.encoder.pretrained, data_root))
     return model

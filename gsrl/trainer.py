@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from actors.worker_group import make_worker_group
 from envs.task_scheduler import TaskSchedulerEnv
-from gsrl.checkpoint import CheckpointStore, atomic_write_json, git_commit
+from gsrl.checkpoint import CheckpointStore, RunDirectoryExists, atomic_write_json, git_commit
 from gsrl.config import Config, load_config
 from gsrl.data.episodes import derive_rng
 from gsrl.data.featurize import FEATURIZER_VERSION
@@ -35,10 +35,6 @@ log = logging.getLogger(__name__)
 
 POLICY_STREAM = 2
 FINAL_EVALUATION_INDEX = 1_000_000  # evaluation-seed index of the final (honest) evaluation
-
-
-class RunDirectoryExists(RuntimeError):
-    pass
 
 
 class Trainer:

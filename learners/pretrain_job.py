@@ -14,18 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import ray
 import ray.train
 import torch
-from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-from ray.train.torch import TorchConfig, TorchTrainer
 from torch_geometric.data import Batch
 
 from actors.corpus_featurizer import build_corpus
@@ -35,26 +30,19 @@ from gsrl.config import ConfigError, config_from_dict
 from gsrl.data.corpora import CorpusCache, CorpusManifest, load_shards, manifest_from_dict
 from gsrl.data.datasets import resolve_data_root
 from gsrl.data.featurize import FEATURIZER_VERSION
+from gsrl.models.checkpoints import resolve_checkpoint
 from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.pretraining.registry import make_strategy
 from gsrl.runtime import resolve_cache_dir
+from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, restored_state, steps_per_epoch,
+                                    tensorboard)
 
 log = logging.getLogger(__name__)
 
 ENCODER_FILE = "encoder.pth"
 STATE_FILE = "state.pt"
 METADATA_FILE = "metadata.json"
-
-
-def rank_shards(shard_count: int, rank: int, world: int) -> list[int]:
-    return list(range(rank, shard_count, world))
-
-
-def steps_per_epoch(manifest: CorpusManifest, shards: int, world: int, batch_size: int) -> int:
-    """Steps every rank runs per epoch: the smallest rank's molecule count over the batch size."""
-    per_rank = [sum(manifest.shards[i].parsed for i in rank_shards(shards, r, world)) for r in range(world)]
-    return max(min(per_rank) // batch_size, 1)
 
 
 def _train_loop(loop_config: dict[str, Any]) -> None:
@@ -73,10 +61,8 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
     strategy = make_strategy(cfg.strategy, encoder, cfg.settings)
     optimizer = torch.optim.Adam(strategy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch = 0
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint:
-        with checkpoint.as_directory() as directory:
-            state = torch.load(Path(directory) / STATE_FILE, weights_only=True)
+    state = restored_state(STATE_FILE)
+    if state:
         strategy.load_state_dict(state["strategy"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = state["epoch"]
@@ -85,8 +71,8 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
 
     shard_count = len(manifest.shards)
     corpus = load_shards(Path(loop_config["cache_directory"]), rank_shards(shard_count, rank, world))
-    steps = steps_per_epoch(manifest, shard_count, world, cfg.batch_size)
-    writer = _tensorboard(loop_config["run_directory"]) if rank == 0 else None
+    steps = steps_per_epoch(manifest, world, cfg.batch_size)
+    writer = tensorboard(loop_config["run_directory"]) if rank == 0 else None
     for epoch in range(start_epoch, cfg.epochs):
         started = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, epoch, rank])
@@ -103,34 +89,16 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
             for key, value in {"loss": float(loss.detach()), **metrics}.items():
                 totals[key] = totals.get(key, 0.0) + value / steps
         totals["molecules_per_s"] = steps * cfg.batch_size * world / (time.perf_counter() - started)
-        _end_epoch(epoch + 1, totals, strategy, optimizer, cfg, manifest, rank, writer)
+
+        def write_files(directory: Path, epoch: int = epoch + 1) -> None:
+            torch.save({"strategy": strategy.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
+                       directory / STATE_FILE)
+            torch.save(strategy.encoder.state_dict(), directory / ENCODER_FILE)
+            (directory / METADATA_FILE).write_text(json.dumps(encoder_metadata(cfg, manifest, epoch), indent=2))
+
+        end_epoch(epoch + 1, totals, rank, writer, "pretrain", write_files)
     if writer is not None:
         writer.close()
-
-
-def _tensorboard(run_directory: str):
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(log_dir=str(Path(run_directory) / "tensorboard"))
-
-
-def _end_epoch(epoch: int, totals: dict[str, float], strategy, optimizer, cfg: PretrainConfig,
-               manifest: CorpusManifest, rank: int, writer) -> None:
-    """Rank 0 logs and checkpoints; every rank reports (Ray Train's barrier)."""
-    metrics = {"epoch": epoch, **totals}
-    if rank != 0:
-        ray.train.report(metrics)
-        return
-    for key, value in totals.items():
-        if math.isfinite(value):
-            writer.add_scalar(f"pretrain/{key}", value, epoch)
-    writer.flush()
-    with tempfile.TemporaryDirectory() as directory:
-        torch.save({"strategy": strategy.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
-                   Path(directory) / STATE_FILE)
-        torch.save(strategy.encoder.state_dict(), Path(directory) / ENCODER_FILE)
-        (Path(directory) / METADATA_FILE).write_text(json.dumps(encoder_metadata(cfg, manifest, epoch), indent=2))
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
 
 
 def encoder_metadata(cfg: PretrainConfig, manifest: CorpusManifest, epoch: int) -> dict[str, Any]:
@@ -163,23 +131,14 @@ def run_pretraining(cfg: PretrainConfig) -> Path:
     if len(manifest.shards) < cfg.workers:
         raise ConfigError(f"{source} gives {len(manifest.shards)} shard(s) for {cfg.workers} workers: every worker "
                           f"trains on its own shards; lower corpus.shard_size or raise corpus.max_shards")
+    if cfg.encoder.pretrained:  # resolved here so that every worker loads the same file
+        pretrained = resolve_checkpoint(cfg.encoder.pretrained, data_root).resolve()
+        cfg = dataclasses.replace(cfg, encoder=dataclasses.replace(cfg.encoder, pretrained=str(pretrained)))
     run_directory = (Path(cfg.output_dir) / cfg.name).resolve()
     run_directory.mkdir(parents=True, exist_ok=True)
-    gpu = cfg.gpus_per_worker > 0
-    trainer = TorchTrainer(
-        _train_loop,
-        train_loop_config={"config": dataclasses.asdict(cfg), "manifest": dataclasses.asdict(manifest),
-                           "cache_directory": str(cache.directory), "run_directory": str(run_directory)},
-        torch_config=TorchConfig(backend="nccl" if gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=cfg.workers, use_gpu=gpu,
-                                     resources_per_worker={"CPU": cfg.cpus_per_worker,
-                                                           **({"GPU": cfg.gpus_per_worker} if gpu else {})}),
-        run_config=RunConfig(name="ray-train", storage_path=str(run_directory),
-                             checkpoint_config=CheckpointConfig(num_to_keep=3),
-                             failure_config=FailureConfig(max_failures=cfg.max_failures)),
-    )
-    result = trainer.fit()
-    with result.checkpoint.as_directory() as directory:
-        for name in (ENCODER_FILE, METADATA_FILE):
-            (run_directory / name).write_bytes((Path(directory) / name).read_bytes())
+    loop_config = {"config": dataclasses.asdict(cfg), "manifest": dataclasses.asdict(manifest),
+                   "cache_directory": str(cache.directory), "run_directory": str(run_directory)}
+    result = fit(_train_loop, loop_config, run_directory, workers=cfg.workers, cpus_per_worker=cfg.cpus_per_worker,
+                 gpus_per_worker=cfg.gpus_per_worker, max_failures=cfg.max_failures)
+    copy_outputs(result, run_directory, (ENCODER_FILE, METADATA_FILE))
     return run_directory

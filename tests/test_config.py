@@ -304,10 +304,15 @@ def test_shipped_config_inventory() -> None:
 
 
 def _schema(path: Path) -> type:
-    """Each configs/ folder holds one workload's configs."""
+    """Each configs/ folder holds one workload's configs (gae/: sweep*.yaml, molecules*.yaml, link jobs)."""
     from gsrl.finetune.config import FinetuneConfig
+    from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
+    from gsrl.gae.molecular_config import MolecularVGAEConfig
     from gsrl.pretraining.config import PretrainConfig
 
+    if path.parent.name == "gae":
+        kinds = {"sweep": LinkSweepConfig, "molecules": MolecularVGAEConfig}
+        return kinds.get(path.stem.split("-")[0], LinkPredictionConfig)
     return {"pretrain": PretrainConfig, "finetune": FinetuneConfig}.get(path.parent.name, Config)
 
 

@@ -233,7 +233,8 @@ def _result(dataset: str, encoder: str, seed: int, test_auc: float | None) -> Fi
 
 
 def test_summary_table_math() -> None:
-    encoders = [EncoderSpec("gcn_cp", "cp.pth", "gcn"), EncoderSpec("gin", None, "gin"), EncoderSpec("gcn", None, "gcn")]
+    encoders = [EncoderSpec("gcn_cp", "cp.pth", "gcn"), EncoderSpec("gin", None, "gin"),
+                EncoderSpec("gcn", None, "gcn")]
     assert column_order(encoders) == ["gcn", "gcn_cp", "gin"]  # baseline right before its pretrained encoder
     results = [
         _result("bbbp", "gcn", 0, 0.6), _result("bbbp", "gcn", 1, 0.7),
@@ -276,7 +277,7 @@ def test_shipped_configs_load() -> None:
     assert len(smoke.datasets) == 2 and smoke.seeds == [0] and smoke.epochs == 2
 
 
-def test_config_errors() -> None:
+def test_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown config key"):
         load_config(None, ["epoch=3"], schema=FinetuneConfig)
     with pytest.raises(ConfigError, match="unknown datasets"):
@@ -287,7 +288,10 @@ def test_config_errors() -> None:
         load_config(None, ["encoders=[{name: a}, {name: a, path: x.pth}]"], schema=FinetuneConfig)
     spec = load_config(None, ["encoders=[{name: cp, path: '{data_root}/p.pth', conv: gat}]"],
                        schema=FinetuneConfig).encoder_specs()[0]
-    assert spec.checkpoint(Path("/data")) == Path("/data/p.pth") and spec.conv == "gat"
+    (tmp_path / "p.pth").touch()
+    assert spec.checkpoint(tmp_path) == tmp_path / "p.pth" and spec.conv == "gat"
+    with pytest.raises(FileNotFoundError, match=r"'cp'.*\{data_root\}/p.pth"):
+        spec.checkpoint(tmp_path / "elsewhere")
 
 
 # --------------------------------------------------------------------------- Ray grid

@@ -184,7 +184,9 @@ def test_gsmeta_high_temperature_flattens_distribution() -> None:
     obs = observation(pool=5)
     early = policy.pair_weights(obs, 0).detach()
     late = policy.pair_weights(obs, 500 * 10_000).detach()
-    entropy = lambda w: float(-(w * w.log()).sum())
+    def entropy(weights: torch.Tensor) -> float:
+        return float(-(weights * weights.log()).sum())
+
     assert entropy(late) > entropy(early)
     assert torch.allclose(late, torch.full((5,), 0.2), atol=1e-3)
 

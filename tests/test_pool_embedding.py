@@ -30,7 +30,8 @@ def test_batched_pool_embedding_matches_one_by_one(tiny_config):
     with torch.no_grad():
         for spec in specs:
             t = episode_tensors(spec.without_auxiliary(), dataset)
-            expected.append(model(t.support, t.query, t.properties, t.support_labels, t.query_labels).subgraph_embedding)
+            outputs = model(t.support, t.query, t.properties, t.support_labels, t.query_labels)
+            expected.append(outputs.subgraph_embedding)
     torch.testing.assert_close(batched, torch.stack(expected), rtol=1e-5, atol=1e-6)
     assert batched.shape == (10, config.encoder.emb_dim)
     halves = torch.cat([worker.embed(specs[:3]), worker.embed(specs[3:])])  # as two workers would split it

@@ -3,9 +3,11 @@
 A corpus (MOSES' 1.58 M molecules, a ZINC subset, a MoleculeNet CSV, any .smi/.txt file) is cut
 into shards of `shard_size` rows, and every shard is featurized on its own, so shards can be built
 in parallel (Ray tasks, `actors/corpus_featurizer.py`) and a data-parallel job can load only the
-shards of its rank. The cache folder is keyed by the featurizer version and the source file's
-sha256: a changed file or featurizer builds a new one. A shard is written (atomically) before its
-report, and a report names the shard's checksum, so an interrupted build resumes where it stopped.
+shards of its rank. What a shard holds is the featurizer's business (Hu et al.'s graphs for
+pretraining by default; the molecular VGAE brings its own), and the cache folder is keyed by the
+featurizer version and the source file's sha256: a changed file or featurizer builds a new one.
+A shard is written (atomically) before its report, and a report names the shard's checksum, so an
+interrupted build resumes where it stopped.
 Unparsable SMILES are counted, their first examples listed with their row, and skipped.
 """
 
@@ -18,13 +20,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch_geometric.data import Data
 
 from gsrl.checkpoint import atomic_write_bytes, atomic_write_json, sha256_of
-from gsrl.data.datasets import DatasetSpec, MoleculeGraphs, featurize_smiles, open_text
+from gsrl.data.datasets import DatasetSpec, MoleculeGraphs, ParseReport, featurize_smiles, open_text
 from gsrl.data.featurize import FEATURIZER_VERSION
 from gsrl.data.property_datasets import read_label_table
 
@@ -53,6 +56,32 @@ def read_smiles(path: Path, column: str | None = None) -> list[str]:
 
 
 @dataclass
+class FeaturizedShard:
+    tensors: dict[str, torch.Tensor]  # what the shard file stores
+    kept: np.ndarray  # bool per input SMILES: it became a molecule of the shard
+    parse: ParseReport
+    skipped: int = 0  # parsed, but outside what the featurizer represents (e.g. too many atoms)
+
+
+class CorpusFeaturizer(Protocol):
+    """Turns one shard's SMILES (with their 1-based file rows) into the tensors of its shard file."""
+
+    version: str  # part of the cache key: a new version builds a new cache
+
+    def __call__(self, smiles: Sequence[str], rows: Sequence[int], source_file: str) -> FeaturizedShard: ...
+
+
+class HuGraphFeaturizer:
+    """Hu et al. 2020 molecular graphs (atom and bond feature indices), what the pretraining strategies read."""
+
+    version = FEATURIZER_VERSION
+
+    def __call__(self, smiles: Sequence[str], rows: Sequence[int], source_file: str) -> FeaturizedShard:
+        graphs, kept, parse = featurize_smiles(list(smiles), list(rows), source_file, Path(source_file).name)
+        return FeaturizedShard(graphs.to_tensors(), kept, parse)
+
+
+@dataclass
 class ShardReport:
     """One featurized shard: which rows it holds and what parsing them gave."""
 
@@ -64,6 +93,12 @@ class ShardReport:
     failed_examples: list[tuple[int, str]]
     file: str
     sha256: str
+    skipped: int = 0  # parsed but not representable by the featurizer
+
+    @property
+    def molecules(self) -> int:
+        """Molecules the shard file holds."""
+        return self.parsed - self.skipped
 
 
 @dataclass
@@ -87,6 +122,10 @@ class CorpusManifest:
     def failed(self) -> int:
         return sum(s.failed for s in self.shards)
 
+    @property
+    def skipped(self) -> int:
+        return sum(s.skipped for s in self.shards)
+
     def failed_examples(self) -> list[tuple[int, str]]:
         return [e for s in self.shards for e in s.failed_examples][:MAX_FAILED_EXAMPLES]
 
@@ -102,9 +141,11 @@ class CorpusCache:
     """The cache folder of one source file under one featurizer version."""
 
     def __init__(self, source: Path, cache_dir: Path, shard_size: int = 50_000, column: str | None = None,
-                 labels: bool = False, label_columns: Sequence[str] | None = None):
+                 labels: bool = False, label_columns: Sequence[str] | None = None,
+                 featurizer: CorpusFeaturizer | None = None):
         """`labels`: the CSV's label columns (`label_columns`, else every column but SMILES and ids)
-        are kept with the molecules, as 1 / 0 / NaN (supervised pretraining)."""
+        are kept with the molecules, as 1 / 0 / NaN (supervised pretraining). `featurizer`: Hu et al.'s
+        graphs when None."""
         if shard_size < 1:
             raise ValueError("shard_size must be >= 1")
         self.source = Path(source)
@@ -113,10 +154,11 @@ class CorpusCache:
         self.column = column
         self.labels = labels
         self.label_columns = tuple(label_columns) if label_columns else None
+        self.featurizer = featurizer or HuGraphFeaturizer()
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", self.source.name.split(".")[0])
         kind = f"-labels{len(self.label_columns or ())}" if labels else ""
         self.directory = (Path(cache_dir) / "corpora" /
-                          f"{stem}-{FEATURIZER_VERSION}-{self.source_sha256[:16]}-{shard_size}{kind}")
+                          f"{stem}-{self.featurizer.version}-{self.source_sha256[:16]}-{shard_size}{kind}")
         self.task_names: list[str] = []
 
     def shard_path(self, index: int) -> Path:
@@ -155,7 +197,7 @@ class CorpusCache:
         return report if sha256_of(shard_file) == report.sha256 else None
 
     def manifest(self, reports: Sequence[ShardReport]) -> CorpusManifest:
-        manifest = CorpusManifest(str(self.source), self.source_sha256, FEATURIZER_VERSION, self.shard_size,
+        manifest = CorpusManifest(str(self.source), self.source_sha256, self.featurizer.version, self.shard_size,
                                   sorted(reports, key=lambda r: r.index), list(self.task_names))
         atomic_write_json(self.directory / "manifest.json", asdict(manifest))
         return manifest
@@ -166,16 +208,16 @@ def featurize_shard(cache: CorpusCache, index: int, smiles: Sequence[str], start
     """Featurize one shard's SMILES (positions start.. of the file), with their label rows if any,
     and write shard + report."""
     rows = range(start + 1, start + 1 + len(smiles))
-    graphs, parsed, parse = featurize_smiles(list(smiles), list(rows), str(cache.source), cache.source.name)
+    shard = cache.featurizer(list(smiles), list(rows), str(cache.source))
     path = cache.shard_path(index)
-    tensors = graphs.to_tensors()
+    tensors, parse = shard.tensors, shard.parse
     if labels is not None:
-        tensors["y"] = torch.from_numpy(np.ascontiguousarray(labels[parsed]))
+        tensors["y"] = torch.from_numpy(np.ascontiguousarray(labels[shard.kept]))
     buffer = io.BytesIO()
     torch.save(tensors, buffer)
     atomic_write_bytes(path, buffer.getvalue())
     report = ShardReport(index, start + 1, parse.rows, parse.parsed, parse.failed,
-                         parse.failed_examples, path.name, sha256_of(path))
+                         parse.failed_examples, path.name, sha256_of(path), shard.skipped)
     atomic_write_json(cache.report_path(index), asdict(report))
     return report
 

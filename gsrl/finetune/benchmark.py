@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import ray
 import torch
-from ray.exceptions import RayError
 
+from actors.task_grid import run_task_grid
 from gsrl.data.datasets import resolve_data_root
 from gsrl.data.property_datasets import PROPERTY_SOURCES, PropertyDataset, load_property_dataset
 from gsrl.data.scaffold import ScaffoldSplit, scaffold_split
@@ -29,6 +29,7 @@ from gsrl.finetune.config import EncoderSpec, FinetuneConfig
 from gsrl.finetune.train import FinetuneResult, finetune
 from gsrl.models.encoder import MoleculeEncoder
 from gsrl.runtime import resolve_cache_dir
+from gsrl.stats import mean_std
 
 __all__ = [
     "BenchmarkReport",
@@ -78,13 +79,6 @@ def column_order(encoders: Sequence[EncoderSpec]) -> list[str]:
     return order
 
 
-def _mean_std(values: list[float]) -> dict[str, Any]:
-    """Mean and population std (ddof 0, so a single seed gives 0); None for no values."""
-    if not values:
-        return {"mean": None, "std": None, "seeds": 0, "values": []}
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values), "values": values}
-
-
 def summarize(
     results: Sequence[FinetuneResult], datasets: Sequence[str], encoders: Sequence[EncoderSpec]
 ) -> dict[str, Any]:
@@ -98,7 +92,7 @@ def summarize(
     for result in results:
         if result.test_auc is not None:
             by_cell.setdefault((result.dataset, result.encoder), []).append(result.test_auc)
-    cells = {d: {e: _mean_std(by_cell.get((d, e), [])) for e in columns} for d in datasets}
+    cells = {d: {e: mean_std(by_cell.get((d, e), [])) for e in columns} for d in datasets}
     average: dict[str, float | None] = {}
     for e in columns:
         means = [cells[d][e]["mean"] for d in datasets]
@@ -184,8 +178,6 @@ def _resolved_encoders(config: FinetuneConfig, data_root: Path) -> list[EncoderS
     for spec in config.encoder_specs():
         if spec.pretrained:
             path = spec.checkpoint(data_root)
-            if not path.is_file():
-                raise FileNotFoundError(f"checkpoint of encoder {spec.name!r} not found: {path}")
             MoleculeEncoder(spec.conv, config.num_layers, config.emb_dim).load_pretrained(path)
             spec = dataclasses.replace(spec, path=str(path))
         specs.append(spec)
@@ -235,27 +227,14 @@ def run_benchmark(config: FinetuneConfig) -> BenchmarkReport:
         for spec in encoders
         for seed in config.seeds
     }
-    total = len(pending)
-    finished: dict[tuple[str, str, int], FinetuneResult] = {}
-    failures: list[dict[str, Any]] = []
-    with open(output_dir / PROGRESS_FILE, "w", encoding="utf-8") as progress:
-        while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            name, encoder, seed = key = pending.pop(ref)
-            try:
-                result = ray.get(ref)
-            except RayError as err:
-                logger.error("run %s / %s / seed %d failed: %s", name, encoder, seed, err)
-                failures.append({"dataset": name, "encoder": encoder, "seed": seed, "error": str(err)})
-                continue
-            finished[key] = result
-            progress.write(json.dumps(result.to_dict()) + "\n")
-            progress.flush()
-            logger.info(
-                "[%d/%d] %s / %s / seed %d: test ROC-AUC %s (epoch %d)",
-                total - len(pending), total, name, encoder, seed, result.test_auc, result.best_epoch,
-            )
-
+    outcome = run_task_grid(
+        pending, output_dir / PROGRESS_FILE, to_record=FinetuneResult.to_dict,
+        describe=lambda key, result: (f"{key[0]} / {key[1]} / seed {key[2]}: test ROC-AUC {result.test_auc} "
+                                      f"(epoch {result.best_epoch})"),
+    )
+    finished: dict[tuple[str, str, int], FinetuneResult] = outcome.results
+    failures = [{"dataset": f["key"][0], "encoder": f["key"][1], "seed": f["key"][2], "error": f["error"]}
+                for f in outcome.failures]
     results = [
         finished[(name, spec.name, seed)]
         for name in config.datasets
@@ -283,6 +262,6 @@ def run_benchmark(config: FinetuneConfig) -> BenchmarkReport:
         f"{list(config.seeds)}; scaffold split 80/10/10; {config.epochs} epochs."
     )
     if failures:
-        note += f" {len(failures)} of {total} runs failed (see {RESULTS_FILE})."
+        note += f" {len(failures)} of {len(pending)} runs failed (see {RESULTS_FILE})."
     table_path.write_text(format_markdown(summary, encoders, f"Fine-tuning benchmark: {config.name}", note))
     return BenchmarkReport(results, failures, summary, results_path, table_path)

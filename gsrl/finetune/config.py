@@ -8,12 +8,10 @@ from typing import Any
 
 from gsrl.config import ConfigError
 from gsrl.data.property_datasets import PROPERTY_DATASETS
+from gsrl.models.checkpoints import resolve_checkpoint
 from gsrl.models.encoder import CONV_TYPES, POOLING_TYPES
 
-__all__ = ["DATA_ROOT_PLACEHOLDER", "EncoderSpec", "FinetuneConfig"]
-
-# Written in an encoder path, it stands for the resolved data root (where pretrained/*.pth ship).
-DATA_ROOT_PLACEHOLDER = "{data_root}"
+__all__ = ["EncoderSpec", "FinetuneConfig"]
 
 _ENCODER_KEYS = frozenset({"name", "path", "conv"})
 
@@ -31,10 +29,13 @@ class EncoderSpec:
         return self.path is not None
 
     def checkpoint(self, data_root: Path) -> Path:
-        """The checkpoint file, with the data-root placeholder filled in."""
+        """The checkpoint file, placeholders filled in (see ``gsrl.models.checkpoints``)."""
         if self.path is None:
             raise ValueError(f"encoder {self.name!r} has no checkpoint")
-        return Path(self.path.replace(DATA_ROOT_PLACEHOLDER, str(data_root))).expanduser()
+        try:
+            return resolve_checkpoint(self.path, data_root)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"encoder {self.name!r}: {error}") from None
 
 
 @dataclass

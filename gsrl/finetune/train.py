@@ -28,6 +28,7 @@ from gsrl.data.property_datasets import PropertyDataset
 from gsrl.data.scaffold import ScaffoldSplit
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig
 from gsrl.models.encoder import MoleculeEncoder
+from gsrl.runtime import device_named
 
 __all__ = [
     "EpochMetrics",
@@ -135,14 +136,6 @@ class FinetuneResult:
         return asdict(self)
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device is 'cuda' but no CUDA device is available")
-    return torch.device(name)
-
-
 @torch.no_grad()
 def _scores(
     model: PropertyPredictor, graphs: MoleculeGraphs, ids: np.ndarray, batch_size: int, device: torch.device
@@ -196,7 +189,7 @@ def finetune(
     generator for the batch order, so a run is reproducible on a given device. ``encoder.path``
     must be a real file path (placeholders already resolved).
     """
-    device = _device(config.device)
+    device = device_named(config.device)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = build_predictor(dataset.num_tasks, encoder, config).to(device)

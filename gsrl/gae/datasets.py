@@ -1,0 +1,71 @@
+"""Node-attributed graphs for link prediction, read offline through PyG's dataset classes.
+
+The raw files under the data root are copied into a cache folder keyed by their sha256, laid out
+the way ``Planetoid`` / ``Amazon`` expect, so PyG processes them once and never tries a download;
+a changed raw file gets a fresh cache entry instead of a stale processed graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch_geometric.data import Data
+from torch_geometric.datasets import Amazon, Planetoid
+from torch_geometric.utils import remove_self_loops, to_undirected
+
+from gsrl.data.download import file_sha256
+
+__all__ = ["GRAPH_DATASETS", "GraphSource", "load_graph"]
+
+_PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+
+
+@dataclass(frozen=True)
+class GraphSource:
+    """Where a graph's raw files sit under the data root and which PyG class reads them."""
+
+    reader: str  # "planetoid" | "amazon"
+    pyg_name: str  # the name PyG's class takes ("Cora", "Photo", ...)
+    files: tuple[str, ...]  # relative to the data root
+
+    def read(self, root: Path) -> Data:
+        reader = Planetoid if self.reader == "planetoid" else Amazon
+        return reader(str(root), self.pyg_name)[0]
+
+
+def _planetoid(name: str) -> GraphSource:
+    files = tuple(f"graphs/planetoid/ind.{name.lower()}.{part}" for part in _PLANETOID_PARTS)
+    return GraphSource("planetoid", name, files)
+
+
+GRAPH_DATASETS: dict[str, GraphSource] = {
+    "cora": _planetoid("Cora"),
+    "citeseer": _planetoid("CiteSeer"),
+    "amazon-photo": GraphSource("amazon", "Photo", ("graphs/amazon/amazon_electronics_photo.npz",)),
+    "amazon-computers": GraphSource("amazon", "Computers", ("graphs/amazon/amazon_electronics_computers.npz",)),
+}
+
+
+def load_graph(name: str, data_root: Path, cache_dir: Path) -> Data:
+    """The graph ``name`` as an undirected ``Data`` without self-loops (``x``, ``edge_index``, ``y``)."""
+    if name not in GRAPH_DATASETS:
+        raise ValueError(f"unknown graph dataset {name!r}; known: {', '.join(GRAPH_DATASETS)}")
+    source = GRAPH_DATASETS[name]
+    raw_files = [Path(data_root) / relative for relative in source.files]
+    missing = [str(path) for path in raw_files if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{name}: missing raw file(s) {', '.join(missing)} (data root {data_root})")
+    key = hashlib.sha256("".join(file_sha256(path) for path in raw_files).encode()).hexdigest()[:16]
+    root = Path(cache_dir) / "graphs" / f"{name}-{key}"
+    raw_dir = root / source.pyg_name / "raw"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for path in raw_files:
+        if not (raw_dir / path.name).is_file():
+            shutil.copyfile(path, raw_dir / path.name)
+    data = source.read(root)
+    edge_index, _ = remove_self_loops(data.edge_index)
+    return Data(x=data.x, edge_index=to_undirected(edge_index, num_nodes=data.num_nodes), y=data.y,
+                num_nodes=data.num_nodes)

@@ -1,0 +1,87 @@
+"""Settings of the molecular VGAE job (training, generation, latent optimisation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gsrl.config import ConfigError
+from gsrl.gae.molecules import AtomVocabulary
+
+__all__ = ["MolecularCorpusConfig", "MolecularVGAEConfig", "OptimisationConfig"]
+
+# Every (element, charge) of ZINC-250k and MOSES, most frequent first.
+DEFAULT_ATOM_TOKENS = [["C", 0], ["N", 0], ["O", 0], ["S", 0], ["N", 1], ["F", 0], ["Cl", 0], ["O", -1], ["Br", 0],
+                       ["N", -1], ["I", 0], ["S", -1], ["P", 0], ["O", 1]]
+
+
+@dataclass
+class MolecularCorpusConfig:
+    path: str = "zinc/zinc250k_jtvae_valid.txt.gz"  # training molecules; relative to the data root or absolute
+    holdout_path: str = "zinc/zinc250k_jtvae_test.txt.gz"  # held-out molecules: property R², latent pictures
+    column: str | None = None  # SMILES column of a CSV; None: detect
+    shard_size: int = 10_000
+    max_shards: int | None = None  # training corpus: only the first shards (MOSES is 159 shards of 10,000)
+    holdout_max_shards: int | None = 1
+    featurize_tasks: int = 2
+
+
+@dataclass
+class OptimisationConfig:
+    """Gradient ascent on the predicted QED in latent space, from prior samples."""
+
+    starts: int = 1000
+    steps: int = 200
+    lr: float = 0.05
+    prior_weight: float = 0.05  # weight of ‖z‖²/2: keeps the codes where the decoder was trained
+
+
+@dataclass
+class MolecularVGAEConfig:
+    name: str = "vgae-zinc"
+    corpus: MolecularCorpusConfig = field(default_factory=MolecularCorpusConfig)
+    atom_tokens: list[list[Any]] = field(default_factory=lambda: [list(t) for t in DEFAULT_ATOM_TOKENS])
+    max_atoms: int = 38  # the largest ZINC-250k molecule
+    hidden: int = 128
+    latent: int = 56
+    encoder_layers: int = 3
+    decoder_hidden: list[int] = field(default_factory=lambda: [256, 512])
+    property_hidden: int = 64
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    kl_weight: float = 1.0  # β, reached after kl_warmup_epochs of linear warm-up from 0
+    kl_warmup_epochs: int = 10
+    property_weight: float = 10.0  # λ on the standardised squared error of (QED, logP, SAS)
+    seed: int = 0
+    samples: int = 10_000  # prior samples in the final generation report
+    check_samples: int = 500  # prior samples scored after each picture epoch (TensorBoard)
+    picture_every: int = 5  # epochs
+    optimisation: OptimisationConfig = field(default_factory=OptimisationConfig)
+    workers: int = 1  # data-parallel Ray Train workers
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    threads: int | None = None
+    max_failures: int = 2
+    data_root: str | None = None
+    cache_dir: str | None = None
+    output_dir: str = "runs/gae"
+    address: str | None = None
+
+    def vocabulary(self) -> AtomVocabulary:
+        return AtomVocabulary.from_list(self.atom_tokens)
+
+    def validate(self) -> None:
+        checks = [
+            (self.max_atoms >= 2, "max_atoms must be >= 2"),
+            (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1"),
+            (self.picture_every >= 1, "picture_every must be >= 1"),
+            (self.samples >= 1 and self.check_samples >= 1, "samples and check_samples must be >= 1"),
+            (self.workers >= 1, "workers must be >= 1"),
+            (all(len(t) == 2 and isinstance(t[0], str) and isinstance(t[1], int) for t in self.atom_tokens),
+             "atom_tokens: each entry is [element symbol, formal charge]"),
+            (len({tuple(t) for t in self.atom_tokens}) == len(self.atom_tokens), "atom_tokens: entries repeat"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)

@@ -1,0 +1,110 @@
+"""The molecular VGAE: a relational GCN encoder over typed bonds, one latent vector per molecule, a
+decoder that emits a whole molecule (atom class per slot, bond class per slot pair) and a property head.
+
+Loss per molecule = reconstruction (cross-entropy summed over every atom slot and every slot pair)
++ β · KL(q(z | G) ‖ N(0, I)) + λ · squared error of the standardised properties; averaged over the
+batch. The reconstruction targets are each molecule's own dense tensors, so no target (and no
+"negative" non-bond) ever pairs atoms of two different molecules in a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Data
+from torch_geometric.nn import RGCNConv, global_max_pool, global_mean_pool
+
+from gsrl.gae.molecules import BOND_TYPES
+
+__all__ = ["LossTerms", "MolecularVGAE", "gaussian_kl", "reconstruction_loss", "upper_pairs"]
+
+BOND_CLASSES = len(BOND_TYPES)
+
+
+def upper_pairs(max_atoms: int) -> tuple[Tensor, Tensor]:
+    """Row and column slots of every unordered slot pair i < j, in a fixed order."""
+    return torch.triu_indices(max_atoms, max_atoms, offset=1).unbind(0)
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, diag(exp(logvar))) ‖ N(0, I)) per row."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)
+
+
+def reconstruction_loss(atom_logits: Tensor, bond_logits: Tensor, atoms: Tensor, bonds: Tensor) -> Tensor:
+    """Cross-entropy summed over the atom slots ``[B, N]`` and the slot pairs ``[B, P]``, per molecule."""
+    atom_term = F.cross_entropy(atom_logits.transpose(1, 2), atoms, reduction="none").sum(dim=1)
+    bond_term = F.cross_entropy(bond_logits.transpose(1, 2), bonds, reduction="none").sum(dim=1)
+    return atom_term + bond_term
+
+
+@dataclass
+class LossTerms:
+    loss: Tensor  # what is minimised (batch mean)
+    reconstruction: Tensor  # batch means of the unweighted terms
+    kl: Tensor
+    property_error: Tensor
+
+    def scalars(self) -> dict[str, float]:
+        return {"loss": self.loss.item(), "reconstruction": self.reconstruction.item(), "kl": self.kl.item(),
+                "property_mse": self.property_error.item()}
+
+
+class MolecularVGAE(nn.Module):
+    def __init__(self, atom_classes: int, max_atoms: int, num_properties: int, hidden: int = 128,
+                 latent: int = 56, encoder_layers: int = 3, decoder_hidden: tuple[int, ...] = (256, 512),
+                 property_hidden: int = 64) -> None:
+        super().__init__()
+        self.atom_classes, self.max_atoms, self.latent = atom_classes, max_atoms, latent
+        self.embed = nn.Embedding(atom_classes, hidden)
+        self.convs = nn.ModuleList(RGCNConv(hidden, hidden, num_relations=BOND_CLASSES - 1)
+                                   for _ in range(encoder_layers))
+        self.to_mu = nn.Linear(2 * hidden, latent)
+        self.to_logvar = nn.Linear(2 * hidden, latent)
+        self.pairs = max_atoms * (max_atoms - 1) // 2
+        widths = (latent, *decoder_hidden)
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip(widths, widths[1:]):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        layers.append(nn.Linear(widths[-1], max_atoms * atom_classes + self.pairs * BOND_CLASSES))
+        self.decoder = nn.Sequential(*layers)
+        self.property_head = nn.Sequential(nn.Linear(latent, property_hidden), nn.ReLU(),
+                                           nn.Linear(property_hidden, num_properties))
+        # Standardisation of the property targets (set from the training corpus, saved with the model).
+        self.register_buffer("property_mean", torch.zeros(num_properties))
+        self.register_buffer("property_std", torch.ones(num_properties))
+
+    def encode(self, batch: Data) -> tuple[Tensor, Tensor]:
+        """Latent mean and log-variance ``[B, latent]`` of each molecule (``collate_molecules``' batch)."""
+        h = self.embed(batch.x)
+        for conv in self.convs:
+            h = torch.relu(conv(h, batch.edge_index, batch.edge_type))
+        molecules = batch.atoms.size(0)
+        pooled = torch.cat([global_mean_pool(h, batch.batch, molecules),
+                            global_max_pool(h, batch.batch, molecules)], dim=1)
+        return self.to_mu(pooled), self.to_logvar(pooled).clamp(-10.0, 10.0)
+
+    def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Atom logits ``[B, N, atom_classes]`` and bond logits ``[B, P, bond classes]`` (P = pairs i < j)."""
+        out = self.decoder(z)
+        split = self.max_atoms * self.atom_classes
+        return (out[:, :split].view(-1, self.max_atoms, self.atom_classes),
+                out[:, split:].view(-1, self.pairs, BOND_CLASSES))
+
+    def predict_properties(self, z: Tensor) -> Tensor:
+        """Properties in their own units ``[B, num_properties]``."""
+        return self.property_head(z) * self.property_std + self.property_mean
+
+    def forward(self, batch: Data, kl_weight: float, property_weight: float) -> LossTerms:
+        mu, logvar = self.encode(batch)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
+        atom_logits, bond_logits = self.decode(z)
+        reconstruction = reconstruction_loss(atom_logits, bond_logits, batch.atoms, batch.bonds)
+        kl = gaussian_kl(mu, logvar)
+        standardised = (batch.properties - self.property_mean) / self.property_std
+        property_error = (self.property_head(mu) - standardised).pow(2).sum(dim=1)
+        loss = (reconstruction + kl_weight * kl + property_weight * property_error).mean()
+        return LossTerms(loss, reconstruction.mean(), kl.mean(), property_error.mean())

@@ -1,0 +1,90 @@
+"""What every data-parallel Ray Train job of gsrl shares (encoder pretraining, the molecular VGAE).
+
+One ``TorchTrainer`` per job (gloo on CPUs, NCCL on GPUs) whose checkpoints live in the run directory,
+so running the same job again resumes from the last finished epoch; rank 0 alone writes TensorBoard
+and checkpoint files, every rank reports each epoch (Ray Train's barrier).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.train
+import torch
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchConfig, TorchTrainer
+
+from gsrl.data.corpora import CorpusManifest
+
+__all__ = ["copy_outputs", "end_epoch", "fit", "rank_shards", "restored_state", "steps_per_epoch", "tensorboard"]
+
+
+def rank_shards(shard_count: int, rank: int, world: int) -> list[int]:
+    """The corpus shards rank ``rank`` of ``world`` trains on: r, r + W, r + 2W, ..."""
+    return list(range(rank, shard_count, world))
+
+
+def steps_per_epoch(manifest: CorpusManifest, world: int, batch_size: int) -> int:
+    """Steps every rank runs per epoch: the smallest rank's molecule count over the batch size."""
+    shards = len(manifest.shards)
+    per_rank = [sum(manifest.shards[i].molecules for i in rank_shards(shards, r, world)) for r in range(world)]
+    return max(min(per_rank) // batch_size, 1)
+
+
+def fit(loop: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], run_directory: Path, *, workers: int,
+        cpus_per_worker: float, gpus_per_worker: float, max_failures: int) -> ray.train.Result:
+    """Run ``loop`` on ``workers`` Ray Train workers; Ray restarts the group from the last checkpoint on failure."""
+    gpu = gpus_per_worker > 0
+    resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpu else {})}
+    trainer = TorchTrainer(
+        loop,
+        train_loop_config=loop_config,
+        torch_config=TorchConfig(backend="nccl" if gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu, resources_per_worker=resources),
+        run_config=RunConfig(name="ray-train", storage_path=str(run_directory),
+                             checkpoint_config=CheckpointConfig(num_to_keep=3),
+                             failure_config=FailureConfig(max_failures=max_failures)),
+    )
+    return trainer.fit()
+
+
+def restored_state(file_name: str) -> dict[str, Any] | None:
+    """The state saved in ``file_name`` of the checkpoint this worker resumes from, if any."""
+    checkpoint = ray.train.get_checkpoint()
+    if not checkpoint:
+        return None
+    with checkpoint.as_directory() as directory:
+        return torch.load(Path(directory) / file_name, weights_only=True)
+
+
+def tensorboard(run_directory: str):
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(Path(run_directory) / "tensorboard"))
+
+
+def end_epoch(epoch: int, metrics: dict[str, float], rank: int, writer, prefix: str,
+              write_files: Callable[[Path], None]) -> None:
+    """Rank 0 logs ``<prefix>/<metric>`` and checkpoints what ``write_files`` writes; every rank reports."""
+    if rank != 0:
+        ray.train.report({"epoch": epoch, **metrics})
+        return
+    for key, value in metrics.items():
+        if math.isfinite(value):
+            writer.add_scalar(f"{prefix}/{key}", value, epoch)
+    writer.flush()
+    with tempfile.TemporaryDirectory() as directory:
+        write_files(Path(directory))
+        ray.train.report({"epoch": epoch, **metrics}, checkpoint=ray.train.Checkpoint.from_directory(directory))
+
+
+def copy_outputs(result: ray.train.Result, run_directory: Path, names: tuple[str, ...]) -> None:
+    """Copy files of the job's final checkpoint into the run directory."""
+    with result.checkpoint.as_directory() as directory:
+        for name in names:
+            (Path(run_directory) / name).write_bytes((Path(directory) / name).read_bytes())

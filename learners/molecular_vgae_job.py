@@ -1,0 +1,285 @@
+"""The molecular VGAE as a data-parallel Ray Train job, then its generation report.
+
+The driver featurizes the training and held-out corpora (Ray tasks, sharded cache) and starts the
+job: each rank trains on its own shards with DDP; after every epoch rank 0 logs ``vgae/...`` scalars
+and checkpoints, and every ``picture_every`` epochs it also scores a few hundred prior samples and
+publishes a grid of generated molecules and the latent space of held-out molecules coloured by QED.
+Running the same job again resumes from the last epoch. Finally a Ray task loads the trained model
+and writes ``results.json``: validity (raw and valence-aware), uniqueness, novelty, property
+distributions against the training set's, the property head's R² on held-out molecules, and QED
+after latent optimisation against random prior samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+import ray.train
+import torch
+from sklearn.metrics import r2_score
+
+from actors.corpus_featurizer import build_corpus
+from actors.ray_cluster import connect
+from gsrl.checkpoint import atomic_write_json, git_commit
+from gsrl.config import config_from_dict
+from gsrl.data.corpora import CorpusCache, CorpusManifest, manifest_from_dict
+from gsrl.data.datasets import resolve_data_root
+from gsrl.gae.generation import decode_raw, decode_valence_aware, evaluate_samples, optimise_latents
+from gsrl.gae.molecular_config import MolecularVGAEConfig
+from gsrl.gae.molecular_data import PROPERTIES, MolecularCorpus, MolecularFeaturizer, collate_molecules, \
+    load_molecular_shards, molecular_properties
+from gsrl.gae.molecular_model import MolecularVGAE
+from gsrl.gae.molecules import AtomVocabulary
+from gsrl.gae.pictures import latent_projection, molecule_grid, publish
+from gsrl.runtime import resolve_cache_dir
+from learners.data_parallel import copy_outputs, end_epoch, fit, rank_shards, restored_state, steps_per_epoch, \
+    tensorboard
+
+__all__ = ["build_model", "generation_report", "run_molecular_vgae"]
+
+STATE_FILE = "state.pt"
+MODEL_FILE = "model.pt"
+METADATA_FILE = "metadata.json"
+RESULTS_FILE = "results.json"
+DECODE_CHUNK = 500
+
+
+def build_model(cfg: MolecularVGAEConfig) -> MolecularVGAE:
+    return MolecularVGAE(cfg.vocabulary().size, cfg.max_atoms, len(PROPERTIES), cfg.hidden, cfg.latent,
+                         cfg.encoder_layers, tuple(cfg.decoder_hidden), cfg.property_hidden)
+
+
+def _corpus(directory: str, manifest: CorpusManifest, indices: list[int] | None = None) -> MolecularCorpus:
+    return load_molecular_shards(Path(directory), indices if indices is not None else range(len(manifest.shards)))
+
+
+@torch.no_grad()
+def sample_molecules(model: MolecularVGAE, vocabulary: AtomVocabulary, z: torch.Tensor, raw: bool = True):
+    """(raw, valence-aware) decodings of the codes, in chunks."""
+    raws, decoded = [], []
+    device = next(model.parameters()).device
+    for start in range(0, z.size(0), DECODE_CHUNK):
+        atom_logits, bond_logits = (t.cpu() for t in model.decode(z[start:start + DECODE_CHUNK].to(device)))
+        if raw:
+            raws += decode_raw(atom_logits, bond_logits, vocabulary)
+        decoded += decode_valence_aware(atom_logits, bond_logits, vocabulary)
+    return raws, decoded
+
+
+@torch.no_grad()
+def _latent_codes(model: MolecularVGAE, corpus: MolecularCorpus, batch_size: int = 512) -> torch.Tensor:
+    codes = []
+    device = next(model.parameters()).device
+    for start in range(0, len(corpus), batch_size):
+        part = corpus.subset(range(start, min(start + batch_size, len(corpus))))
+        codes.append(model.encode(collate_molecules(part.atoms, part.bonds, part.properties).to(device))[0].cpu())
+    return torch.cat(codes)
+
+
+def _pictures(model: MolecularVGAE, cfg: MolecularVGAEConfig, holdout: MolecularCorpus, training_smiles: set[str],
+              training_properties: np.ndarray, epoch: int, writer, run_directory: Path) -> dict[str, float]:
+    """Rank 0, every picture epoch: score prior samples, draw a grid of them and the latent space."""
+    model.eval()
+    generator = torch.Generator().manual_seed(cfg.seed)  # the same prior samples every time: comparable grids
+    z = torch.randn(cfg.check_samples, cfg.latent, generator=generator)
+    raw, decoded = sample_molecules(model, cfg.vocabulary(), z)
+    report = evaluate_samples(raw, decoded, training_smiles, training_properties)
+    shown = [m for m in decoded[:16] if m is not None]
+    legends = [f"QED {molecular_properties(m)[0]:.2f}" for m in shown]
+    pictures = run_directory / "pictures"
+    publish(molecule_grid(shown, legends), "vgae/prior_samples", epoch, writer, pictures)
+    view = holdout.subset(range(min(2000, len(holdout))))
+    publish(latent_projection(_latent_codes(model, view), view.properties[:, 0].numpy(),
+                              f"held-out molecules, epoch {epoch}"), "vgae/latent_qed", epoch, writer, pictures)
+    model.train()
+    return {"validity_raw": report.validity_raw, "validity": report.validity, "uniqueness": report.uniqueness,
+            "novelty": report.novelty}
+
+
+def _train_loop(loop_config: dict[str, Any]) -> None:
+    cfg = config_from_dict(loop_config["config"], "molecular VGAE job", schema=MolecularVGAEConfig)
+    manifest = manifest_from_dict(loop_config["manifest"])
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg)
+    model.property_mean.copy_(torch.tensor(loop_config["property_mean"]))
+    model.property_std.copy_(torch.tensor(loop_config["property_std"]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    start_epoch = 0
+    state = restored_state(STATE_FILE)
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch = state["epoch"]
+    parallel = ray.train.torch.prepare_model(model)
+    device = ray.train.torch.get_device()
+    corpus = _corpus(loop_config["cache_directory"], manifest, rank_shards(len(manifest.shards), rank, world))
+    steps = steps_per_epoch(manifest, world, cfg.batch_size)
+    writer = holdout = training_smiles = training_properties = None
+    run_directory = Path(loop_config["run_directory"])
+    if rank == 0:
+        writer = tensorboard(str(run_directory))
+        holdout = _corpus(loop_config["holdout_directory"], manifest_from_dict(loop_config["holdout_manifest"]))
+        everything = _corpus(loop_config["cache_directory"], manifest)
+        training_smiles, training_properties = set(everything.smiles), everything.properties.numpy()
+    for epoch in range(start_epoch, cfg.epochs):
+        started = time.perf_counter()
+        kl_weight = cfg.kl_weight * min(1.0, (epoch + 1) / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs else \
+            cfg.kl_weight
+        order = torch.from_numpy(np.random.default_rng([cfg.seed, epoch, rank]).permutation(len(corpus)))
+        parallel.train()
+        totals: dict[str, float] = {}
+        for step in range(steps):
+            ids = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            batch = collate_molecules(corpus.atoms[ids], corpus.bonds[ids], corpus.properties[ids]).to(device)
+            terms = parallel(batch, kl_weight, cfg.property_weight)
+            if not torch.isfinite(terms.loss):
+                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}, step {step}: {terms.scalars()}")
+            optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            optimizer.step()
+            for key, value in terms.scalars().items():
+                totals[key] = totals.get(key, 0.0) + value / steps
+        totals["molecules_per_s"] = steps * cfg.batch_size * world / (time.perf_counter() - started)
+        totals["kl_weight"] = kl_weight
+        if rank == 0 and ((epoch + 1) % cfg.picture_every == 0 or epoch + 1 == cfg.epochs):
+            totals.update(_pictures(model, cfg, holdout, training_smiles, training_properties, epoch + 1, writer,
+                                    run_directory))
+
+        def write_files(directory: Path, epoch: int = epoch + 1) -> None:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
+                       directory / STATE_FILE)
+            torch.save(model.state_dict(), directory / MODEL_FILE)
+            metadata = {**loop_config["metadata"], "epochs": epoch, "git_commit": git_commit()}
+            (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+
+        end_epoch(epoch + 1, totals, rank, writer, "vgae", write_files)
+    if writer is not None:
+        writer.close()
+
+
+def _prepare(cfg: MolecularVGAEConfig) -> dict[str, Any]:
+    """Featurize both corpora (Ray tasks) and describe them for the workers."""
+    data_root = resolve_data_root(cfg.data_root)
+    featurizer = MolecularFeaturizer(cfg.vocabulary(), cfg.max_atoms)
+    caches, manifests = {}, {}
+    for role, path, max_shards in (("train", cfg.corpus.path, cfg.corpus.max_shards),
+                                   ("holdout", cfg.corpus.holdout_path, cfg.corpus.holdout_max_shards)):
+        source = Path(path) if Path(path).is_absolute() else data_root / path
+        caches[role] = CorpusCache(source, resolve_cache_dir(cfg.cache_dir), cfg.corpus.shard_size, cfg.corpus.column,
+                                   featurizer=featurizer)
+        manifests[role] = build_corpus(caches[role], cfg.corpus.featurize_tasks, max_shards)
+    training = _corpus(str(caches["train"].directory), manifests["train"])
+    metadata = {
+        "corpus": {role: {"source": m.source, "sha256": m.source_sha256, "rows": m.rows,
+                          "molecules": m.parsed - m.skipped, "failed_smiles": m.failed,
+                          "skipped_unrepresentable": m.skipped, "shards": len(m.shards)}
+                   for role, m in manifests.items()},
+        "featurizer_version": featurizer.version, "atom_tokens": cfg.atom_tokens, "max_atoms": cfg.max_atoms,
+        "properties": list(PROPERTIES),
+    }
+    return {"config": dataclasses.asdict(cfg), "manifest": dataclasses.asdict(manifests["train"]),
+            "holdout_manifest": dataclasses.asdict(manifests["holdout"]),
+            "cache_directory": str(caches["train"].directory), "holdout_directory": str(caches["holdout"].directory),
+            "property_mean": training.properties.mean(dim=0).tolist(),
+            "property_std": training.properties.std(dim=0).tolist(), "metadata": metadata}
+
+
+def generation_report(cfg: MolecularVGAEConfig, model: MolecularVGAE, training: MolecularCorpus,
+                      holdout: MolecularCorpus, writer, run_directory: Path) -> dict[str, Any]:
+    """The final numbers (and pictures) of a trained model."""
+    model.eval()
+    vocabulary = cfg.vocabulary()
+    generator = torch.Generator().manual_seed(cfg.seed + 1)
+    training_smiles, training_properties = set(training.smiles), training.properties.numpy()
+    started = time.perf_counter()
+    raw, decoded = sample_molecules(model, vocabulary, torch.randn(cfg.samples, cfg.latent, generator=generator))
+    report = evaluate_samples(raw, decoded, training_smiles, training_properties)
+    decode_seconds = time.perf_counter() - started
+
+    with torch.no_grad():
+        codes = _latent_codes(model, holdout)
+        predicted = model.predict_properties(codes).numpy()
+    r2 = {name: float(r2_score(holdout.properties[:, k].numpy(), predicted[:, k])) for k, name in enumerate(PROPERTIES)}
+
+    start = torch.randn(cfg.optimisation.starts, cfg.latent, generator=generator)
+    optimised = optimise_latents(model, start, cfg.optimisation.steps, cfg.optimisation.lr,
+                                 cfg.optimisation.prior_weight)
+    _, before = sample_molecules(model, vocabulary, start, raw=False)
+    _, after = sample_molecules(model, vocabulary, optimised, raw=False)
+    qed_before = [molecular_properties(m)[0] for m in before if m is not None]
+    qed_after = [molecular_properties(m)[0] for m in after if m is not None]
+    with torch.no_grad():
+        predicted_after = model.predict_properties(optimised)[:, 0]
+
+    pictures = run_directory / "pictures"
+    step = cfg.epochs
+    shown = [m for m in decoded if m is not None][:16]
+    publish(molecule_grid(shown, [f"QED {molecular_properties(m)[0]:.2f}" for m in shown]),
+            "final/prior_samples", step, writer, pictures)
+    best = sorted((m for m in after if m is not None), key=lambda m: -molecular_properties(m)[0])[:16]
+    publish(molecule_grid(best, [f"QED {molecular_properties(m)[0]:.2f}" for m in best]),
+            "final/optimised", step, writer, pictures)
+    publish(latent_projection(codes, holdout.properties[:, 0].numpy(), "held-out molecules"), "final/latent_qed",
+            step, writer, pictures)
+    return {
+        "generation": {**{k: v for k, v in dataclasses.asdict(report).items() if k != "unique_smiles"},
+                       "example_smiles": report.unique_smiles[:50], "decode_and_score_seconds": decode_seconds},
+        "property_head_r2_holdout": r2,
+        "holdout_molecules": len(holdout),
+        "latent_optimisation": {
+            **dataclasses.asdict(cfg.optimisation),
+            "qed_random_prior_mean": float(np.mean(qed_before)), "valid_random_prior": len(qed_before),
+            "qed_optimised_mean": float(np.mean(qed_after)), "valid_optimised": len(qed_after),
+            "predicted_qed_optimised_mean": float(predicted_after.mean()),
+            "qed_optimised_top10": sorted(qed_after, reverse=True)[:10],
+        },
+    }
+
+
+@ray.remote
+def _report_task(loop_config: dict[str, Any], run_directory: str) -> dict[str, Any]:
+    cfg = config_from_dict(loop_config["config"], "molecular VGAE job", schema=MolecularVGAEConfig)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    model = build_model(cfg)
+    model.load_state_dict(torch.load(Path(run_directory) / MODEL_FILE, weights_only=True))
+    training = _corpus(loop_config["cache_directory"], manifest_from_dict(loop_config["manifest"]))
+    holdout = _corpus(loop_config["holdout_directory"], manifest_from_dict(loop_config["holdout_manifest"]))
+    writer = tensorboard(run_directory)
+    try:
+        return generation_report(cfg, model, training, holdout, writer, Path(run_directory))
+    finally:
+        writer.close()
+
+
+def run_molecular_vgae(cfg: MolecularVGAEConfig) -> Path:
+    """Featurize, train (resuming a previous run of the same name), report; returns the run directory."""
+    connect(cfg.address)
+    loop_config = _prepare(cfg)
+    run_directory = (Path(cfg.output_dir) / cfg.name).resolve()
+    run_directory.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result = fit(_train_loop, {**loop_config, "run_directory": str(run_directory)}, run_directory,
+                 workers=cfg.workers, cpus_per_worker=cfg.cpus_per_worker, gpus_per_worker=cfg.gpus_per_worker,
+                 max_failures=cfg.max_failures)
+    train_seconds = time.perf_counter() - started
+    copy_outputs(result, run_directory, (MODEL_FILE, METADATA_FILE))
+    report = ray.get(_report_task.options(num_cpus=cfg.cpus_per_worker, num_gpus=0).remote(
+        loop_config, str(run_directory)))
+    metadata = json.loads((run_directory / METADATA_FILE).read_text())
+    atomic_write_json(run_directory / RESULTS_FILE, {
+        "config": dataclasses.asdict(cfg), **metadata, "train_seconds_this_process": train_seconds,
+        "final_epoch_metrics": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+        **report,
+    })
+    return run_directory

@@ -1,0 +1,192 @@
+"""GAE/VGAE link prediction: offline graphs, leak-free edge splits, the loss terms, jobs, resume and the sweep."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from gsrl.checkpoint import RunDirectoryExists
+from gsrl.config import ConfigError, load_config
+from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
+from gsrl.gae.datasets import load_graph
+from gsrl.gae.models import build_autoencoder
+from gsrl.gae.split import split_links
+from gsrl.gae.train import dense_reconstruction_loss, train_link_predictor
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "gae"
+
+
+@pytest.fixture(scope="module")
+def cora(data_root: Path, cache_dir: Path) -> Data:
+    return load_graph("cora", data_root, cache_dir)
+
+
+def pairs(edges: torch.Tensor) -> set[tuple[int, int]]:
+    """Undirected pairs (smaller id first)."""
+    return {(min(a, b), max(a, b)) for a, b in edges.t().tolist()}
+
+
+@pytest.mark.parametrize(("name", "nodes", "edges", "features"), [
+    ("cora", 2708, 10556, 1433), ("citeseer", 3327, 9104, 3703),
+    ("amazon-photo", 7650, 238162, 745), ("amazon-computers", 13752, 491722, 767),
+])
+def test_graphs_load_offline_undirected_without_self_loops(name, nodes, edges, features, data_root, cache_dir):
+    data = load_graph(name, data_root, cache_dir)
+    assert (data.num_nodes, data.edge_index.size(1), data.num_features) == (nodes, edges, features)
+    assert data.is_undirected() and not data.has_self_loops()
+
+
+def test_unknown_or_missing_graph_is_named(tmp_path: Path, cache_dir: Path) -> None:
+    with pytest.raises(ValueError, match="unknown graph dataset 'pubmed'"):
+        load_graph("pubmed", tmp_path, cache_dir)
+    with pytest.raises(FileNotFoundError, match="ind.cora.x"):
+        load_graph("cora", tmp_path, cache_dir)
+
+
+def test_split_partitions_the_edges_85_5_10_and_depends_only_on_the_seed(cora: Data) -> None:
+    split = split_links(cora, seed=0)
+    train, val, test = pairs(split.train_pos), pairs(split.val_pos), pairs(split.test_pos)
+    assert not (train & val or train & test or val & test)
+    assert train | val | test == pairs(cora.edge_index)
+    total = len(pairs(cora.edge_index))
+    assert (len(val), len(test)) == (int(0.05 * total), int(0.10 * total))
+    assert pairs(split.message_edges) == train and split.message_edges.size(1) == 2 * len(train)
+    again, other = split_links(cora, seed=0), split_links(cora, seed=1)
+    assert torch.equal(again.test_pos, split.test_pos) and torch.equal(again.val_neg, split.val_neg)
+    assert not torch.equal(other.test_pos, split.test_pos)
+
+
+def test_negatives_never_collide_with_any_positive_or_each_other(cora: Data) -> None:
+    split = split_links(cora, seed=3)
+    positives = pairs(cora.edge_index)
+    val_neg, test_neg = pairs(split.val_neg), pairs(split.test_neg)
+    generator = torch.Generator().manual_seed(0)
+    draws = [split.train_negatives(generator) for _ in range(20)]
+    assert all(len(pairs(draw)) == split.train_pos.size(1) for draw in draws)
+    train_neg = pairs(torch.cat(draws, dim=1))
+    for negatives in (val_neg, test_neg, train_neg):
+        assert not negatives & positives
+        assert all(a != b for a, b in negatives)
+    assert not val_neg & test_neg
+    assert len(val_neg) == split.val_pos.size(1) and len(test_neg) == split.test_pos.size(1)
+
+
+def test_dense_loss_matches_hand_computation_on_a_triangle_plus_one() -> None:
+    z = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.0, -1.0]])
+    adjacency = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    positives, negatives = 5.0, 4.0
+    total = 0.0
+    for i in range(3):
+        for j in range(3):
+            p = 1 / (1 + math.exp(-float(z[i] @ z[j])))
+            total += -(negatives / positives) * math.log(p) if adjacency[i, j] else -math.log(1 - p)
+    expected = 9 / (2 * negatives) * total / 9
+    assert dense_reconstruction_loss(z, adjacency).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_vgae_kl_term_matches_the_gaussian_formula() -> None:
+    model = build_autoencoder("vgae", "gcn", in_channels=3)
+    mu = torch.tensor([[0.5, -1.0], [0.0, 2.0]])
+    logstd = torch.tensor([[0.0, math.log(2.0)], [math.log(0.5), 0.0]])
+    per_node = [sum(0.5 * (float(s) ** 2 + float(m) ** 2 - 1) - math.log(float(s)) for m, s in zip(mu[i], logstd[i].exp()))
+                for i in range(2)]
+    assert model.kl_loss(mu, logstd).item() == pytest.approx(sum(per_node) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("conv", ["gcn", "graphsage", "gat"])
+def test_encoders_give_latents_of_the_configured_width(conv: str) -> None:
+    model = build_autoencoder("vgae", conv, in_channels=5, hidden_channels=8, latent_channels=4, heads=2)
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    model.train()
+    assert model.encode(torch.randn(3, 5), edge_index).shape == (3, 4)
+
+
+def job(tmp_path: Path, data_root: Path, cache_dir: Path, **settings) -> LinkPredictionConfig:
+    values = {"dataset": "cora", "epochs": 30, "device": "cpu", "data_root": str(data_root),
+              "cache_dir": str(cache_dir), "output_dir": str(tmp_path), **settings}
+    return LinkPredictionConfig(**values)
+
+
+@pytest.mark.parametrize(("model", "loss"), [("gae", "dense"), ("vgae", "sampled")])
+def test_a_short_job_learns_to_rank_held_out_links(tmp_path, data_root, cache_dir, model, loss) -> None:
+    config = job(tmp_path, data_root, cache_dir, model=model, loss=loss)
+    result = train_link_predictor(config, tmp_path / "run")
+    assert result.test_auc > 0.8 and result.test_ap > 0.8, result
+    assert 1 <= result.best_epoch <= 30 and result.epochs == 30
+    saved = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert saved["test_auc"] == result.test_auc and "git_commit" in saved
+    assert list((tmp_path / "run" / "tensorboard").iterdir())
+    with pytest.raises(RunDirectoryExists):
+        train_link_predictor(config, tmp_path / "run")
+    assert train_link_predictor(config, tmp_path / "run", resume=True) == result
+
+
+def test_resumed_job_ends_exactly_as_an_uninterrupted_one(tmp_path, data_root, cache_dir) -> None:
+    settings = {"model": "vgae", "loss": "sampled", "checkpoint_every": 3}
+    straight = train_link_predictor(job(tmp_path, data_root, cache_dir, epochs=6, **settings), tmp_path / "a")
+    train_link_predictor(job(tmp_path, data_root, cache_dir, epochs=3, **settings), tmp_path / "b")
+    (tmp_path / "b" / "result.json").unlink()  # as if the process had died after the epoch-3 checkpoint
+    resumed = train_link_predictor(job(tmp_path, data_root, cache_dir, epochs=6, **settings), tmp_path / "b",
+                                   resume=True)
+    assert (resumed.test_auc, resumed.val_auc, resumed.best_epoch) == (straight.test_auc, straight.val_auc,
+                                                                        straight.best_epoch)
+
+
+def test_configs_reject_unknown_values_and_keys() -> None:
+    with pytest.raises(ConfigError, match="loss 'full'"):
+        load_config(None, ["loss=full"], schema=LinkPredictionConfig)
+    with pytest.raises(ConfigError, match="unknown config key"):
+        load_config(None, ["job.epoch=3"], schema=LinkSweepConfig)
+    with pytest.raises(ConfigError, match="models\\[0\\]"):
+        load_config(None, ["models=[{model: gae}]"], schema=LinkSweepConfig)
+    with pytest.raises(ConfigError, match="unknown datasets \\['cora2'\\]"):
+        load_config(None, ["dataset_overrides={cora2: {loss: sampled}}"], schema=LinkSweepConfig)
+    from gsrl.gae.sweep import cell_configs
+
+    bad = load_config(None, ["datasets=[cora]", "dataset_overrides={cora: {lossy: 1}}"], schema=LinkSweepConfig)
+    with pytest.raises(ConfigError, match="lossy"):
+        cell_configs(bad)
+
+
+def test_shipped_sweep_is_the_kipf_welling_grid() -> None:
+    from gsrl.gae.sweep import cell_configs
+
+    sweep = load_config(CONFIGS / "sweep.yaml", schema=LinkSweepConfig)
+    cells = cell_configs(sweep)
+    assert len(cells) == 4 * 4 * 10
+    cora = cells[("cora", "vgae-gcn", 7)]
+    assert (cora.model, cora.conv, cora.seed, cora.loss, cora.epochs, cora.lr) == ("vgae", "gcn", 7, "dense", 200, 0.01)
+    assert (cora.hidden_channels, cora.latent_channels, cora.val_fraction, cora.test_fraction) == (32, 16, 0.05, 0.1)
+    assert cells[("amazon-computers", "gae-graphsage", 0)].loss == "sampled"
+
+
+def test_gsrl_gae_sweep_runs_the_grid_on_ray_and_resumes(tmp_path, data_root, cache_dir) -> None:
+    ray = pytest.importorskip("ray")
+    from click.testing import CliRunner
+
+    from gsrl.cli import main
+
+    overrides = ["datasets=[cora]", "models=[{model: gae, conv: gcn}, {model: vgae, conv: graphsage}]",
+                 "seeds=[0, 1]", "job.epochs=3", "job.device=cpu", f"job.data_root={data_root}",
+                 f"job.cache_dir={cache_dir}", f"output_dir={tmp_path}", "name=tiny"]
+    arguments = ["gae", "sweep", "-c", str(CONFIGS / "sweep.yaml")] + [x for o in overrides for x in ("-o", o)]
+    try:
+        first = CliRunner().invoke(main, arguments)
+        assert first.exit_code == 0, first.output + repr(first.exception)
+        saved = json.loads((tmp_path / "tiny" / "results.json").read_text())
+        again = CliRunner().invoke(main, arguments)  # every job is finished: returned from result.json
+        assert again.exit_code == 0, again.output + repr(again.exception)
+    finally:
+        ray.shutdown()
+    assert "| cora |" in first.output and "paper 91.0 / 92.0" in first.output
+    assert len(saved["runs"]) == 4 and not saved["failures"]
+    assert {(r["model"], r["conv"], r["seed"]) for r in saved["runs"]} == {
+        ("gae", "gcn", 0), ("gae", "gcn", 1), ("vgae", "graphsage", 0), ("vgae", "graphsage", 1)}
+    rerun = json.loads((tmp_path / "tiny" / "results.json").read_text())
+    assert rerun["runs"] == saved["runs"]
+    assert len((tmp_path / "tiny" / "runs.jsonl").read_text().splitlines()) == 4
