@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import http.server
 import shutil
 import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from gsrl.data.download import ChecksumMismatch, download_datasets, download_file
-from gsrl.data.sources import CHEMPROP_BASE_URL, SOURCES, source_for
+from gsrl.data.download import ChecksumMismatch, download_datasets, download_file, fetch_source
+from gsrl.data.sources import CHEMPROP_BASE_URL, SOURCES, DataSource, Unpack, dataset_names, sources_for
 
 SIDER = SOURCES["sider"]
 
@@ -42,12 +45,18 @@ def mirror(tmp_path: Path, data_root: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_sources_table() -> None:
-    assert set(SOURCES) == {"tox21", "sider", "toxcast", "muv", "clintox", "bbbp", "hiv", "bace"}
+    assert dataset_names() == sorted(["tox21", "sider", "toxcast", "muv", "clintox", "bbbp", "hiv", "bace", "cora",
+                                      "citeseer", "amazon-photo", "amazon-computers", "zinc", "moses"])
     assert SIDER.url() == f"{CHEMPROP_BASE_URL}/sider.csv"
     assert "3f2b73372a8968f0f73b2fb279a5780cae918d58" in SIDER.url()
-    assert source_for("toxcast-APR") is SOURCES["toxcast"]
+    assert sources_for("toxcast-APR") == [SOURCES["toxcast"]]
+    assert [s.file_name for s in sources_for("cora")] == [f"ind.cora.{p}" for p in
+                                                          ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
+    assert SOURCES["moses-test"].url("http://mirror/") == "http://mirror/molsets-0.3.1-py3-none-any.whl"
     with pytest.raises(ValueError, match="pcba"):
-        source_for("pcba")
+        sources_for("pcba")
+    with pytest.raises(ValueError, match="No download source for 'pubmed'"):
+        sources_for("pubmed")
 
 
 def test_sources_match_shipped_files(data_root: Path) -> None:
@@ -103,3 +112,72 @@ def test_http_error_leaves_nothing(mirror: tuple[str, Path], tmp_path: Path) -> 
     with pytest.raises(OSError):  # urllib's HTTPError (404)
         download_file(f"{base_url}/absent.csv", dest, SIDER.sha256, timeout=10)
     assert list(dest.parent.iterdir()) == []
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """(base URL, folder) of an empty loopback mirror."""
+    served = tmp_path / "mirror"
+    served.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", served
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_planetoid_files_come_as_a_group(serve, data_root: Path, tmp_path: Path) -> None:
+    base_url, served = serve
+    for source in sources_for("cora"):
+        shutil.copyfile(data_root / source.relative_path, served / source.file_name)
+    paths = download_datasets(["cora"], tmp_path / "root", base_url=base_url)
+    assert len(paths) == 8 and all(p.read_bytes() == (data_root / p.relative_to(tmp_path / "root")).read_bytes()
+                                   for p in paths)
+
+
+def test_gzip_unpack_verifies_the_plain_download_and_is_idempotent(serve, data_root: Path, tmp_path: Path) -> None:
+    base_url, served = serve
+    source = SOURCES["zinc-test"]
+    plain = gzip.decompress((data_root / source.relative_path).read_bytes())
+    (served / "test.txt").write_bytes(plain)
+    path = fetch_source(source, tmp_path, base_url)
+    assert gzip.decompress(path.read_bytes()) == plain
+    (served / "test.txt").write_bytes(plain[:-1] + b"X")  # a changed mirror is not asked again ...
+    assert fetch_source(source, tmp_path, base_url) == path
+    path.unlink()
+    with pytest.raises(ChecksumMismatch):  # ... but a fresh fetch of it is refused
+        fetch_source(source, tmp_path, base_url)
+    assert not path.exists()
+
+
+def test_zip_member_is_extracted_and_checked(serve, data_root: Path, tmp_path: Path) -> None:
+    base_url, served = serve
+    member = (data_root / "moses" / "moses_test.csv.gz").read_bytes()
+    with zipfile.ZipFile(served / "bundle.whl", "w") as archive:
+        archive.writestr("moses/dataset/data/test.csv.gz", member)
+    archive_sha = hashlib.sha256((served / "bundle.whl").read_bytes()).hexdigest()
+    source = DataSource("toy", "moses/moses_test.csv.gz", SOURCES["moses-test"].sha256, len(member),
+                        remote="http://unused/bundle.whl",
+                        unpack=Unpack("zip-member", archive_sha, member="moses/dataset/data/test.csv.gz"))
+    assert fetch_source(source, tmp_path, base_url).read_bytes() == member
+    wrong = DataSource("toy", "moses/other.csv.gz", "0" * 64, 1, remote="http://unused/bundle.whl",
+                       unpack=Unpack("zip-member", archive_sha, member="moses/dataset/data/test.csv.gz"))
+    with pytest.raises(ChecksumMismatch, match="bundle.whl!moses"):
+        fetch_source(wrong, tmp_path, base_url)
+    assert not (tmp_path / "moses" / "other.csv.gz").exists()
+
+
+def test_amazon_download_becomes_the_pickle_free_layout(serve, data_root: Path, tmp_path: Path) -> None:
+    base_url, served = serve
+    source = SOURCES["amazon-photo"]
+    shutil.copyfile(data_root / source.unpack.keep_as, served / "amazon_photo.npz")
+    path = fetch_source(source, tmp_path, base_url)
+    with np.load(path) as written, np.load(data_root / source.relative_path) as shipped:
+        assert sorted(written.files) == sorted(shipped.files)
+        assert all(np.array_equal(written[key], shipped[key]) for key in shipped.files)
+    assert (tmp_path / source.unpack.keep_as).is_file()

@@ -7,16 +7,22 @@ leaves a file that the loaders would trust.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import logging
 import os
 import tempfile
 import urllib.request
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from gsrl.data.sources import SOURCES, DataSource, source_for
+import numpy as np
+
+from gsrl.checkpoint import atomic_write_bytes
+from gsrl.data.sources import SOURCES, DataSource, sources_for
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +83,65 @@ def _sources_for(names: Iterable[str] | None) -> list[DataSource]:
         return list(SOURCES.values())
     chosen: dict[str, DataSource] = {}
     for name in names:
-        source = source_for(name)
-        chosen.setdefault(source.name, source)
+        for source in sources_for(name):
+            chosen.setdefault(source.name, source)
     return list(chosen.values())
+
+
+def _write_pickle_free_amazon(download: Path, dest: Path) -> None:
+    """The GraphData Amazon archive (pickled scipy matrices) as the gnn-benchmark key layout PyG's
+    ``Amazon`` reads, without pickles. Called only on a download whose checksum verified."""
+    with np.load(download, allow_pickle=True) as archive:
+        adjacency, attributes = archive["adj_matrix"].item(), archive["node_attr"].item()
+        arrays = {"labels": archive["node_label"].astype(np.int64),
+                  "class_names": np.array(archive["metadata"].item()["class_names"])}
+    for prefix, matrix in (("adj", adjacency), ("attr", attributes)):
+        matrix = matrix.sorted_indices()  # canonical CSR: column indices ascending within each row
+        arrays |= {f"{prefix}_data": matrix.data.astype(np.float32),
+                   f"{prefix}_indices": matrix.indices.astype(np.int32),
+                   f"{prefix}_indptr": matrix.indptr.astype(np.int32),
+                   f"{prefix}_shape": np.array(matrix.shape, dtype=np.int64)}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(dest, buffer.getvalue())
+
+
+def fetch_source(source: DataSource, data_root: Path, base_url: str | None = None, timeout: float = 60) -> Path:
+    """Put ``source``'s file under ``data_root`` unless a verified copy is already there; return its path."""
+    dest = Path(data_root) / source.relative_path
+    url, unpack = source.url(base_url), source.unpack
+    if unpack is None:
+        return download_file(url, dest, source.sha256, timeout=timeout)
+    if unpack.kind == "gzip":
+        if dest.is_file() and hashlib.sha256(gzip.decompress(dest.read_bytes())).hexdigest() == unpack.download_sha256:
+            return dest
+        with tempfile.TemporaryDirectory(dir=_parent(dest)) as scratch:
+            plain = download_file(url, Path(scratch) / dest.stem, unpack.download_sha256, timeout=timeout)
+            atomic_write_bytes(dest, gzip.compress(plain.read_bytes(), compresslevel=9, mtime=0))
+        return dest
+    if unpack.kind == "zip-member":
+        if dest.is_file() and file_sha256(dest) == source.sha256:
+            return dest
+        with tempfile.TemporaryDirectory(dir=_parent(dest)) as scratch:
+            archive = download_file(url, Path(scratch) / "archive.zip", unpack.download_sha256, timeout=timeout)
+            with zipfile.ZipFile(archive) as opened:
+                payload = opened.read(unpack.member)
+        actual = hashlib.sha256(payload).hexdigest()
+        if actual != source.sha256:
+            raise ChecksumMismatch(f"{url}!{unpack.member}", source.sha256, actual)
+        atomic_write_bytes(dest, payload)
+        return dest
+    if unpack.kind == "amazon-npz":
+        kept = download_file(url, Path(data_root) / unpack.keep_as, unpack.download_sha256, timeout=timeout)
+        if not dest.is_file():
+            _write_pickle_free_amazon(kept, dest)
+        return dest
+    raise ValueError(f"{source.name}: unknown unpack kind {unpack.kind!r}")
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
 
 
 def download_datasets(
@@ -87,12 +149,8 @@ def download_datasets(
 ) -> list[Path]:
     """Fetch the files of the named datasets into ``data_root``; return their paths.
 
-    ``names`` may be source names (``sider``, ``toxcast``) or few-shot dataset names
-    (``toxcast-APR``); None means every known source. ``base_url`` replaces the default
-    host with a mirror serving the files as ``<base_url>/<file name>``.
+    ``names`` are dataset names (``sider``, ``toxcast-APR``, ``cora``, ``amazon-photo``, ``zinc``,
+    ``moses``, ...); None means every known source. ``base_url`` replaces the default hosts with a
+    mirror serving each file under its remote file name.
     """
-    root = Path(data_root)
-    return [
-        download_file(source.url(base_url), root / source.relative_path, source.sha256)
-        for source in _sources_for(names)
-    ]
+    return [fetch_source(source, Path(data_root), base_url) for source in _sources_for(names)]
