@@ -102,6 +102,7 @@ def test_graphs_match_featurizer(tox21: FewShotDataset) -> None:
         got = tox21.graphs[i]
         for key in ("x", "edge_index", "edge_attr"):
             assert torch.equal(got[key], expected[key])
+    assert getattr(tox21.graphs, "_data_list", None) is None  # nothing is kept per molecule returned
 
 
 @pytest.mark.parametrize("name", ["sider", "tox21"])

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data, InMemoryDataset
+from torch_geometric.data.separate import separate
 
 from gsrl.data.download import file_sha256
 from gsrl.data.featurize import FEATURIZER_VERSION, mol_to_arrays, parse_smiles
@@ -154,6 +155,11 @@ class MoleculeGraphs(InMemoryDataset):
             node_ptr=torch.from_numpy(_pointer(node_counts)),
             edge_ptr=torch.from_numpy(_pointer(edge_counts)),
         )
+
+    def get(self, idx: int) -> Data:
+        """Molecule ``idx``, sliced out of the stored tensors each time. (``InMemoryDataset.get`` also keeps
+        a copy of every molecule it returns, which grows by gigabytes over a pretraining epoch.)"""
+        return separate(cls=Data, batch=self._data, idx=idx, slice_dict=self.slices, decrement=False)
 
     def to_tensors(self) -> dict[str, Tensor]:
         """The tensors :meth:`from_tensors` needs, e.g. to write a cache file."""
