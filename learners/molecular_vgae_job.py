@@ -159,7 +159,7 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
                        directory / STATE_FILE)
             torch.save(model.state_dict(), directory / MODEL_FILE)
-            metadata = {**loop_config["metadata"], "epochs": epoch, "git_commit": git_commit()}
+            metadata = {**loop_config["metadata"], "epochs": epoch}
             (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
 
         end_epoch(epoch + 1, totals, rank, writer, "vgae", write_files)
@@ -185,7 +185,7 @@ def _prepare(cfg: MolecularVGAEConfig) -> dict[str, Any]:
                           "skipped_unrepresentable": m.skipped, "shards": len(m.shards)}
                    for role, m in manifests.items()},
         "featurizer_version": featurizer.version, "atom_tokens": cfg.atom_tokens, "max_atoms": cfg.max_atoms,
-        "properties": list(PROPERTIES),
+        "properties": list(PROPERTIES), "git_commit": git_commit(),  # the driver's: workers may start later
     }
     return {"config": dataclasses.asdict(cfg), "manifest": dataclasses.asdict(manifests["train"]),
             "holdout_manifest": dataclasses.asdict(manifests["holdout"]),

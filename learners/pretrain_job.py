@@ -94,20 +94,23 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
             torch.save({"strategy": strategy.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
                        directory / STATE_FILE)
             torch.save(strategy.encoder.state_dict(), directory / ENCODER_FILE)
-            (directory / METADATA_FILE).write_text(json.dumps(encoder_metadata(cfg, manifest, epoch), indent=2))
+            metadata = encoder_metadata(cfg, manifest, epoch, loop_config["git_commit"])
+            (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
 
         end_epoch(epoch + 1, totals, rank, writer, "pretrain", write_files)
     if writer is not None:
         writer.close()
 
 
-def encoder_metadata(cfg: PretrainConfig, manifest: CorpusManifest, epoch: int) -> dict[str, Any]:
+def encoder_metadata(cfg: PretrainConfig, manifest: CorpusManifest, epoch: int, commit: str | None) -> dict[str, Any]:
+    """What an encoder checkpoint says about itself; ``commit`` is the driver's (workers may start later,
+    from a checkout that has moved on)."""
     return {"strategy": cfg.strategy, "settings": cfg.settings, "epochs": epoch,
             "encoder": dataclasses.asdict(cfg.encoder),
             "corpus": {"source": manifest.source, "sha256": manifest.source_sha256,
                        "molecules": manifest.parsed, "failed_smiles": manifest.failed,
                        "max_shards": cfg.corpus.max_shards},
-            "featurizer_version": FEATURIZER_VERSION, "git_commit": git_commit(),
+            "featurizer_version": FEATURIZER_VERSION, "git_commit": commit,
             "optimizer": {"name": "adam", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
                           "batch_size": cfg.batch_size, "workers": cfg.workers}}
 
@@ -137,7 +140,8 @@ def run_pretraining(cfg: PretrainConfig) -> Path:
     run_directory = (Path(cfg.output_dir) / cfg.name).resolve()
     run_directory.mkdir(parents=True, exist_ok=True)
     loop_config = {"config": dataclasses.asdict(cfg), "manifest": dataclasses.asdict(manifest),
-                   "cache_directory": str(cache.directory), "run_directory": str(run_directory)}
+                   "cache_directory": str(cache.directory), "run_directory": str(run_directory),
+                   "git_commit": git_commit()}
     result = fit(_train_loop, loop_config, run_directory, workers=cfg.workers, cpus_per_worker=cfg.cpus_per_worker,
                  gpus_per_worker=cfg.gpus_per_worker, max_failures=cfg.max_failures)
     copy_outputs(result, run_directory, (ENCODER_FILE, METADATA_FILE))
