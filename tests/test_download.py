@@ -27,11 +27,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def mirror(tmp_path: Path, data_root: Path) -> Iterator[tuple[str, Path]]:
-    """(base URL, served folder) of a local mirror holding a copy of sider.csv."""
-    served = tmp_path / "served"
+def serve(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """(base URL, folder) of an empty loopback mirror."""
+    served = tmp_path / "mirror"
     served.mkdir()
-    shutil.copyfile(data_root / SIDER.relative_path, served / SIDER.file_name)
     handler = functools.partial(_QuietHandler, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -43,6 +42,14 @@ def mirror(tmp_path: Path, data_root: Path) -> Iterator[tuple[str, Path]]:
         server.server_close()
         thread.join(timeout=5)
 
+
+
+@pytest.fixture
+def mirror(serve: tuple[str, Path], data_root: Path) -> tuple[str, Path]:
+    """(base URL, served folder) of a local mirror holding a copy of sider.csv."""
+    base_url, served = serve
+    shutil.copyfile(data_root / SIDER.relative_path, served / SIDER.file_name)
+    return base_url, served
 
 def test_sources_table() -> None:
     assert dataset_names() == sorted(["tox21", "sider", "toxcast", "muv", "clintox", "bbbp", "hiv", "bace", "cora",
@@ -112,23 +119,6 @@ def test_http_error_leaves_nothing(mirror: tuple[str, Path], tmp_path: Path) -> 
     with pytest.raises(OSError):  # urllib's HTTPError (404)
         download_file(f"{base_url}/absent.csv", dest, SIDER.sha256, timeout=10)
     assert list(dest.parent.iterdir()) == []
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """(base URL, folder) of an empty loopback mirror."""
-    served = tmp_path / "mirror"
-    served.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", served
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def test_planetoid_files_come_as_a_group(serve, data_root: Path, tmp_path: Path) -> None:
