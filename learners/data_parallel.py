@@ -21,7 +21,8 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from gsrl.data.corpora import CorpusManifest
 
-__all__ = ["copy_outputs", "end_epoch", "fit", "rank_shards", "restored_state", "steps_per_epoch", "tensorboard"]
+__all__ = ["copy_outputs", "end_epoch", "fit", "rank_shards", "restored_state", "start_worker", "steps_per_epoch",
+           "tensorboard"]
 
 
 def rank_shards(shard_count: int, rank: int, world: int) -> list[int]:
@@ -51,6 +52,15 @@ def fit(loop: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], run
                              failure_config=FailureConfig(max_failures=max_failures)),
     )
     return trainer.fit()
+
+
+def start_worker(threads: int | None, seed: int) -> tuple[int, int]:
+    """A Ray Train worker's (rank, world size), after setting its torch threads and seeding torch."""
+    context = ray.train.get_context()
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    return context.get_world_rank(), context.get_world_size()
 
 
 def restored_state(file_name: str) -> dict[str, Any] | None:

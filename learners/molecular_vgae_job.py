@@ -38,8 +38,8 @@ from gsrl.gae.molecular_model import MolecularVGAE
 from gsrl.gae.molecules import AtomVocabulary
 from gsrl.gae.pictures import latent_projection, molecule_grid, publish
 from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import copy_outputs, end_epoch, fit, rank_shards, restored_state, steps_per_epoch, \
-    tensorboard
+from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, restored_state, start_worker,
+                                    steps_per_epoch, tensorboard)
 
 __all__ = ["build_model", "generation_report", "run_molecular_vgae"]
 
@@ -105,11 +105,7 @@ def _pictures(model: MolecularVGAE, cfg: MolecularVGAEConfig, holdout: Molecular
 def _train_loop(loop_config: dict[str, Any]) -> None:
     cfg = config_from_dict(loop_config["config"], "molecular VGAE job", schema=MolecularVGAEConfig)
     manifest = manifest_from_dict(loop_config["manifest"])
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+    rank, world = start_worker(cfg.threads, cfg.seed)
     model = build_model(cfg)
     model.property_mean.copy_(torch.tensor(loop_config["property_mean"]))
     model.property_std.copy_(torch.tensor(loop_config["property_std"]))

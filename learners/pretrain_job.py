@@ -35,8 +35,8 @@ from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.pretraining.registry import make_strategy
 from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, restored_state, steps_per_epoch,
-                                    tensorboard)
+from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, restored_state, start_worker,
+                                    steps_per_epoch, tensorboard)
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,7 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
     """What every Ray Train worker runs."""
     cfg = config_from_dict(loop_config["config"], "pretraining job", schema=PretrainConfig)
     manifest = manifest_from_dict(loop_config["manifest"])
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+    rank, world = start_worker(cfg.threads, cfg.seed)
     encoder = MoleculeEncoder(cfg.encoder.conv, cfg.encoder.num_layers, cfg.encoder.emb_dim, cfg.encoder.dropout,
                               pooling=cfg.encoder.pooling)
     if cfg.encoder.pretrained:
