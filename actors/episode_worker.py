@@ -100,7 +100,8 @@ class EpisodeWorker:
     @_timed
     def backward(self, grad_embeddings: Tensor, query_weight: float) -> list[dict[str, Tensor]]:
         """Phase 2: for each of this worker's episodes, in spec order, the gradient of
-        query_weight * L_e + <dL/dg_e, g_e>. Per-episode gradients, summed by the learner in spec order,
+        query_weight * M_e + <dL/dg_e, g_e>, M_e being the episode's meta-objective (its query loss,
+        except for Reptile). Per-episode gradients, summed by the learner in spec order,
         make the meta-gradient bitwise independent of how episodes were spread over workers."""
         grad_embeddings = grad_embeddings.to(self.device)
         if self.config.meta.retain_episode_graphs:
@@ -110,7 +111,7 @@ class EpisodeWorker:
         names = list(self.params)
         gradients = []
         for i, episode in enumerate(episodes):
-            objective = query_weight * episode.query_loss + (grad_embeddings[i] * episode.embedding).sum()
+            objective = query_weight * episode.meta_objective + (grad_embeddings[i] * episode.embedding).sum()
             grads = torch.autograd.grad(objective, [self.params[n] for n in names], allow_unused=True)
             gradients.append({n: (torch.zeros_like(self.params[n]) if g is None else g).detach().cpu()
                               for n, g in zip(names, grads)})

@@ -154,6 +154,24 @@ def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
     click.echo(f"results: {report.results_path}")
 
 
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
+              help="YAML comparison config, e.g. configs/compare/sider-10shot.yaml.")
+@override_option("seeds=[0,1,2]")
+def compare(config_path: str, overrides: tuple[str, ...]) -> None:
+    """Meta-learning algorithms x seeds as parallel Ray runs; writes table.md and results.json (re-run resumes)."""
+    from actors.ray_cluster import connect
+    from gsrl.compare.config import CompareConfig
+    from gsrl.compare.job import run_comparison
+
+    config = _load(config_path, overrides, CompareConfig)
+    with _user_errors():
+        connect(config.address)
+        report = run_comparison(config, config_path)
+    click.echo(report.table_path.read_text())
+    click.echo(f"results: {report.results_path}")
+
+
 @main.group(invoke_without_command=True)
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML link-prediction job config, e.g. configs/gae/cora-vgae.yaml.")

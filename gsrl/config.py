@@ -77,6 +77,7 @@ class EpisodeConfig:
 
 @dataclass
 class MetaConfig:
+    algorithm: str = "gsmeta"  # gsmeta | maml | reptile | protonet (gsrl.meta.algorithms)
     inner_steps: int = 1
     inner_lr: float = 0.5
     first_order: bool = False
@@ -317,6 +318,10 @@ def validate(config: Config) -> None:
         (config.ray.placement in ("pack", "spread"), "ray.placement must be pack or spread"),
         (config.ray.max_spec_retries >= 0, "ray.max_spec_retries must be >= 0"),
     ]
+    from gsrl.meta.algorithms import ALGORITHMS  # here: the algorithms' modules import this one
+
+    checks.append((config.meta.algorithm in ALGORITHMS,
+                   f"meta.algorithm must be one of {sorted(ALGORITHMS)}, got '{config.meta.algorithm}'"))
     groups = {"all", "encoder", "relation", "classifier", "property_embeddings"}
     unknown = [g for g in config.meta.adapt if g not in groups]
     checks.append((not unknown, f"meta.adapt has unknown groups {unknown}; choose from {sorted(groups)}"))

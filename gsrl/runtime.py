@@ -10,7 +10,8 @@ import torch
 from gsrl.config import Config
 from gsrl.data.datasets import FewShotDataset, load_fewshot_dataset, resolve_data_root
 from gsrl.models.checkpoints import resolve_checkpoint
-from gsrl.models.gsmeta import GSMetaModel
+from gsrl.meta.algorithms import algorithm_named
+from gsrl.models.episode_network import EpisodeNetwork
 
 
 def device_named(name: str) -> torch.device:
@@ -45,11 +46,12 @@ def load_dataset(config: Config) -> FewShotDataset:
     return load_fewshot_dataset(config.data.dataset, resolve_data_root(config.data.root), cache_dir(config))
 
 
-def build_model(dataset: FewShotDataset, config: Config, seed: int | None = None) -> GSMetaModel:
-    """A freshly initialised model (seeded), with a pretrained encoder when the config names one."""
+def build_model(dataset: FewShotDataset, config: Config, seed: int | None = None) -> EpisodeNetwork:
+    """The configured algorithm's network, freshly initialised (seeded), with a pretrained encoder when
+    the config names one."""
     if seed is not None:
         torch.manual_seed(seed)
-    model = GSMetaModel(dataset.num_properties, list(dataset.train_properties), config)
+    model = algorithm_named(config.meta.algorithm).network.for_dataset(dataset, config)
     if config.encoder.pretrained:
         data_root = resolve_data_root(config.data.root)
         model.encoder.load_pretrained(resolve_checkpoint(config.encoder.pretrained, data_root))

@@ -105,6 +105,7 @@ class Trainer:
         if restored:
             self.load_state_dict(restored[0])
             log.info("resumed from %s at iteration %d", restored[1]["file"], self.env.iteration)
+        self._segment_started = time.perf_counter()
         self.segments.append({"start_iteration": self.env.iteration, "git_commit": git_commit(),
                               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "backend": cfg.run.backend,
                               "workers": cfg.run.workers})
@@ -134,17 +135,20 @@ class Trainer:
                 for b in selected:
                     self.co_selection[a, b] += 1
             step = iteration + 1
-            if step % cfg.eval.every == 0 or step == cfg.run.iterations:
-                self._periodic_evaluation(step, telemetry)
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - started  # the meta-iteration alone, without evaluation
             scalars["time/iteration_s"] = elapsed
             scalars["throughput/episodes_per_s"] = 2 * len(decision.pairs) / elapsed
+            if step % cfg.eval.every == 0 or step == cfg.run.iterations:
+                evaluated = time.perf_counter()
+                self._periodic_evaluation(step, telemetry)
+                scalars["time/eval_s"] = time.perf_counter() - evaluated
             telemetry.scalars(scalars, step)
             self.history.append({"iteration": step, "query_loss": outer["query_loss"], "reward": reward,
                                  "seconds": elapsed})
             if step % cfg.run.picture_every == 0 or step == cfg.run.iterations:
                 telemetry.co_selection(self.co_selection, [names[p] for p in self.env.sampler.train_properties], step)
             if step % cfg.run.checkpoint_every == 0 or step == cfg.run.iterations:
+                self._close_segment()
                 self.checkpoints.save(step, self.state_dict(), self._checkpoint_info())
             bar.set_postfix(query_loss=f"{outer['query_loss']:.3f}", reward=f"{reward:.3f}")
         results = self.finish(telemetry)
@@ -185,16 +189,30 @@ class Trainer:
                 bar.update(len(chunk))
         return summarize(predictions, self.env.iteration)
 
+    def _close_segment(self) -> None:
+        """This process's wall time so far, saved with each checkpoint: an interrupted process counts up
+        to its last checkpoint, since the next one redoes what came after."""
+        self.segments[-1]["wall_seconds"] = time.perf_counter() - self._segment_started
+
+    def timing(self) -> dict[str, float | None]:
+        """Wall time of the whole run (all processes, evaluations included) and meta-training speed
+        (meta-iterations alone)."""
+        meta_seconds = sum(h["seconds"] for h in self.history)
+        return {"wall_seconds": sum(s.get("wall_seconds", 0.0) for s in self.segments),
+                "meta_iteration_seconds": meta_seconds,
+                "meta_iterations_per_s": len(self.history) / meta_seconds if meta_seconds else None}
+
     def finish(self, telemetry: Telemetry) -> dict[str, Any]:
         """Final honest evaluation, then results.json with both protocols labelled."""
         cfg = self.config
         names = self.dataset.property_names
         final = self.evaluate(FINAL_EVALUATION_INDEX, draws=cfg.eval.final_draws)
         telemetry.scalars({"eval/final_auc_mean": final.mean}, self.env.iteration)
+        self._close_segment()
         best = max(self.periodic, key=lambda r: r["auc_mean"]) if self.periodic else None
         results = {
             "dataset": cfg.data.dataset, "shots": cfg.episode.shots, "seed": cfg.run.seed,
-            "iterations": self.env.iteration, "policy": cfg.scheduler.policy,
+            "iterations": self.env.iteration, "algorithm": cfg.meta.algorithm, "policy": cfg.scheduler.policy,
             "protocols": {
                 PAPER: {"description": "one support draw per property at each periodic evaluation; "
                                        "best mean ROC-AUC among them (no validation split)",
@@ -207,6 +225,7 @@ class Trainer:
             },
             "curve": self.periodic,
             "skipped_updates": self.env.learner.skipped_updates,
+            "timing": self.timing(),
             "backend": {"name": cfg.run.backend, "workers": self.env.workers.describe(),
                         "learner": cfg.ray.learner if cfg.run.backend == "ray" else "driver"},
             "git_commit": git_commit(),

@@ -1,4 +1,7 @@
-"""MetaLearner: owns the meta-parameters, applies the outer MAML update, versions the weights."""
+"""MetaLearner: owns the meta-parameters, applies the outer update, versions the weights.
+
+The update is the same whichever algorithm produced the meta-gradient (MAML, Reptile, ProtoNet, GS-Meta).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from torch import Tensor
 from gsrl.config import Config
 from gsrl.meta.losses import nt_xent
 from gsrl.meta.messages import EpisodeSummary, Weights
-from gsrl.models.gsmeta import GSMetaModel
+from gsrl.models.episode_network import EpisodeNetwork
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ class OuterStep:
 
 
 class MetaLearner:
-    def __init__(self, model: GSMetaModel, config: Config):
+    def __init__(self, model: EpisodeNetwork, config: Config):
         self.model = model
         self.config = config
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.meta.outer_lr,

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from gsrl.config import Config
 from gsrl.meta.messages import EpisodeSummary, Weights
-from gsrl.models.gsmeta import GSMetaModel
+from gsrl.models.episode_network import EpisodeNetwork
 from gsrl.runtime import apply_threads, resolve_device
 from learners.meta_learner import MetaLearner, OuterStep
 
@@ -30,7 +30,7 @@ def _to_cpu(tree):
 class MetaLearnerHost:
     """What runs inside the learner actor."""
 
-    def __init__(self, model: GSMetaModel, config: Config):
+    def __init__(self, model: EpisodeNetwork, config: Config):
         apply_threads(config)
         self.learner = MetaLearner(model.to(resolve_device(config)), config)
 
@@ -54,7 +54,7 @@ class MetaLearnerHost:
 class RemoteMetaLearner:
     """Driver-side handle: every call is a method call on the learner actor."""
 
-    def __init__(self, model: GSMetaModel, config: Config):
+    def __init__(self, model: EpisodeNetwork, config: Config):
         settings = config.ray
         self.actor = ray.remote(MetaLearnerHost).options(
             num_cpus=settings.learner_cpus, num_gpus=settings.learner_gpus).remote(model.cpu(), config)
@@ -86,7 +86,7 @@ class RemoteMetaLearner:
         ray.kill(self.actor)
 
 
-def make_meta_learner(model: GSMetaModel, config: Config) -> MetaLearner | RemoteMetaLearner:
+def make_meta_learner(model: EpisodeNetwork, config: Config) -> MetaLearner | RemoteMetaLearner:
     """The learner where `ray.learner` puts it: in the driver, or (Ray backend) in its own actor."""
     if config.run.backend == "ray" and config.ray.learner == "actor":
         from actors.ray_cluster import connect

@@ -305,6 +305,7 @@ def test_shipped_config_inventory() -> None:
 
 def _schema(path: Path) -> type:
     """Each configs/ folder holds one workload's configs (gae/: sweep*.yaml, molecules*.yaml, link jobs)."""
+    from gsrl.compare.config import CompareConfig
     from gsrl.finetune.config import FinetuneConfig
     from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
     from gsrl.gae.molecular_config import MolecularVGAEConfig
@@ -313,7 +314,7 @@ def _schema(path: Path) -> type:
     if path.parent.name == "gae":
         kinds = {"sweep": LinkSweepConfig, "molecules": MolecularVGAEConfig}
         return kinds.get(path.stem.split("-")[0], LinkPredictionConfig)
-    return {"pretrain": PretrainConfig, "finetune": FinetuneConfig}.get(path.parent.name, Config)
+    return {"pretrain": PretrainConfig, "finetune": FinetuneConfig, "compare": CompareConfig}.get(path.parent.name, Config)
 
 
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(CONFIGS)))

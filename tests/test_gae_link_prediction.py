@@ -93,8 +93,8 @@ def test_vgae_kl_term_matches_the_gaussian_formula() -> None:
     model = build_autoencoder("vgae", "gcn", in_channels=3)
     mu = torch.tensor([[0.5, -1.0], [0.0, 2.0]])
     logstd = torch.tensor([[0.0, math.log(2.0)], [math.log(0.5), 0.0]])
-    per_node = [sum(0.5 * (float(s) ** 2 + float(m) ** 2 - 1) - math.log(float(s)) for m, s in zip(mu[i], logstd[i].exp()))
-                for i in range(2)]
+    per_node = [sum(0.5 * (float(s) ** 2 + float(m) ** 2 - 1) - math.log(float(s))
+                    for m, s in zip(mu[i], logstd[i].exp())) for i in range(2)]
     assert model.kl_loss(mu, logstd).item() == pytest.approx(sum(per_node) / 2, rel=1e-6)
 
 

@@ -1,5 +1,6 @@
 """Functional MAML: exact inner step, untouched meta-parameters, and a meta-gradient that matches
-finite differences of the full GS-Meta objective (query BCE + lambda * NT-Xent), in float64."""
+finite differences of the full objective (query BCE + lambda * NT-Xent), in float64, for GS-Meta and
+for the MAML and ProtoNet baselines."""
 
 import pytest
 import torch
@@ -46,11 +47,11 @@ def test_only_named_parameters_adapt_and_first_order_drops_hessian():
     assert torch.allclose(g_first, torch.ones(2))
 
 
-@pytest.fixture
-def tiny_setup(tiny_config):
+@pytest.fixture(params=["gsmeta", "maml", "protonet"])
+def tiny_setup(request, tiny_config):
     # top_k above the node count keeps every molecule–molecule edge: the learned edge weights are
     # still differentiated, but no top-k membership can flip inside the finite-difference step.
-    config = tiny_config("relation.top_k=16")
+    config = tiny_config("relation.top_k=16", f"meta.algorithm={request.param}")
     dataset = load_dataset(config)
     model = build_model(dataset, config, seed=0).double()
     sampler = EpisodeSampler.for_dataset(dataset, config.episode.shots, config.episode.train_queries)

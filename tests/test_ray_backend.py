@@ -119,6 +119,25 @@ def test_five_ray_iterations_end_with_the_local_parameters(ray_cluster, tiny_con
     assert max(float((state[k].double() - reference_state[k].double()).abs().max()) for k in state) <= 1e-5
 
 
+@pytest.mark.parametrize("algorithm", [("meta.algorithm=maml",), ("meta.algorithm=maml", "meta.first_order=true"),
+                                       ("meta.algorithm=reptile", "meta.inner_steps=3"),
+                                       ("meta.algorithm=protonet",)], ids=["maml", "fomaml", "reptile", "protonet"])
+def test_each_baseline_runs_on_two_ray_workers_as_locally(ray_cluster, tiny_config, one_thread, algorithm):
+    results = []
+    for backend in (("run.threads=1",), RAY):
+        config = tiny_config(*algorithm, *backend)
+        dataset = load_dataset(config)
+        workers = LocalWorkerGroup([EpisodeWorker(config, dataset=dataset)]) if config.run.backend == "local" \
+            else RayWorkerGroup(config)
+        env = TaskSchedulerEnv(config, workers, dataset)
+        results.append(_run(env, iterations=3))
+        env.close()
+    (local_trace, local_state), (ray_trace, ray_state) = results
+    assert max(abs(a - b) for pair, ref in zip(ray_trace, local_trace) for a, b in zip(pair, ref)) <= 1e-5
+    assert max(float((ray_state[k].double() - local_state[k].double()).abs().max()) for k in ray_state) <= 1e-5
+    assert any(not torch.equal(local_state[k], v) for k, v in build_model(dataset, config, seed=0).state_dict().items())
+
+
 class KillingWorkerGroup(RayWorkerGroup):
     """Kills worker 1 with SIGKILL between phase 1 and phase 2 of one meta-iteration."""
 

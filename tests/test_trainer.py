@@ -26,7 +26,10 @@ def test_run_writes_results_and_tensorboard(tiny_config, tmp_path):
     assert [c["iteration"] for c in saved["curve"]] == [2, 4]
     honest = saved["protocols"]["honest"]
     assert len(honest["per_property"]) == 6 and all(len(v) == 2 for v in honest["per_property"].values())
-    assert 0.0 < honest["auc_mean"] < 1.0 and results["seed"] == 0
+    assert 0.0 < honest["auc_mean"] < 1.0 and results["seed"] == 0 and results["algorithm"] == "gsmeta"
+    timing = saved["timing"]
+    assert timing["meta_iteration_seconds"] == pytest.approx(sum(h["seconds"] for h in trainer.history))
+    assert 0 < timing["meta_iteration_seconds"] < timing["wall_seconds"]  # evaluations are outside the former
     assert (run_dir / "config.yaml").exists()
 
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
@@ -34,7 +37,7 @@ def test_run_writes_results_and_tensorboard(tiny_config, tmp_path):
     tags = events.Tags()
     for tag in ["meta/query_loss", "meta/contrastive_loss", "meta/grad_norm", "scheduler/reward",
                 "scheduler/baseline", "scheduler/entropy", "scheduler/temperature", "eval/auc_mean",
-                "time/iteration_s", "time/pool_s", "throughput/episodes_per_s"]:
+                "time/iteration_s", "time/pool_s", "time/eval_s", "throughput/episodes_per_s"]:
         assert tag in tags["scalars"], tag
     assert "scheduler/co_selection" in tags["images"]
     losses = events.Scalars("meta/query_loss")

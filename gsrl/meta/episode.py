@@ -22,9 +22,9 @@ from torch.func import functional_call
 
 from gsrl.config import Config
 from gsrl.data.episodes import EpisodeSpec, EpisodeTensors, episode_tensors
-from gsrl.meta import maml
+from gsrl.meta.algorithms import algorithm_named
 from gsrl.meta.losses import binary_cross_entropy
-from gsrl.models.gsmeta import EpisodeOutput, GSMetaModel
+from gsrl.models.episode_network import EpisodeNetwork, EpisodeOutput
 
 Params = dict[str, Tensor]
 
@@ -51,16 +51,19 @@ class TrainedEpisode:
     support_loss: Tensor | None
     embedding: Tensor  # g
     proposed_buffers: Params
+    meta_objective: Tensor  # its gradient is this episode's meta-gradient (the query loss, except for Reptile)
 
 
 class EpisodeRunner:
-    """Runs GS-Meta episodes of one dataset on a model replica (the module only supplies structure)."""
+    """Runs the configured algorithm's episodes of one dataset on a model replica (the module only
+    supplies structure; parameters and buffers are passed in)."""
 
-    def __init__(self, model: GSMetaModel, dataset, config: Config, device: torch.device):
+    def __init__(self, model: EpisodeNetwork, dataset, config: Config, device: torch.device):
         self.model = model
         self.dataset = dataset
         self.config = config
         self.device = device
+        self.rule = algorithm_named(config.meta.algorithm).rule
         self.adapt_names = model.parameter_names(config.meta.adapt)
 
     def tensors(self, spec: EpisodeSpec, include_query: bool = True) -> EpisodeTensors:
@@ -70,8 +73,12 @@ class EpisodeRunner:
         return functional_call(self.model, {**params, **buffers}, args, kwargs)
 
     def support_loss_fn(self, running: Params, t: EpisodeTensors, query, query_labels):
-        """Inner-loop loss: every support molecule classified inside every query graph. BatchNorm
-        moves the statistics in `running` in place (the caller passes its own copy)."""
+        """Inner-loop loss: BCE of the support logits (for GS-Meta, every support molecule classified
+        inside every query graph). BatchNorm moves the statistics in `running` in place (the caller
+        passes its own copy)."""
+        if not self.model.support_loss_needs_query:
+            query = query_labels = None
+
         def loss(params: Params) -> Tensor:
             out = self.call(params, running, t.support, query, t.properties, t.support_labels,
                             query_labels, True)
@@ -81,10 +88,8 @@ class EpisodeRunner:
 
     def adapt(self, params: Params, running: Params, t: EpisodeTensors, query, query_labels,
               differentiable: bool = True) -> tuple[Params, Tensor | None]:
-        meta = self.config.meta
         loss_fn = self.support_loss_fn(running, t, query, query_labels)
-        adapted, losses = maml.adapt(loss_fn, params, self.adapt_names, meta.inner_steps, meta.inner_lr,
-                                     meta.first_order or not differentiable)
+        adapted, losses = self.rule.adapt(loss_fn, params, self.adapt_names, self.config.meta, differentiable)
         return adapted, (losses[-1] if losses else None)
 
     def train_episode(self, params: Params, buffers: Params, spec: EpisodeSpec,
@@ -103,7 +108,8 @@ class EpisodeRunner:
                 out = self.call(adapted, proposed, t.support, t.query, t.properties, t.support_labels,
                                 t.query_labels, False)
                 query_loss = binary_cross_entropy(out.query_logits, t.query_labels[:, 0])
-        return TrainedEpisode(spec, query_loss, support_loss, out.subgraph_embedding, proposed)
+                objective = self.rule.meta_objective(params, adapted, query_loss)
+        return TrainedEpisode(spec, query_loss, support_loss, out.subgraph_embedding, proposed, objective)
 
     @torch.no_grad()
     def embed_pool(self, specs: list[EpisodeSpec]) -> Tensor:
@@ -115,26 +121,10 @@ class EpisodeRunner:
         differently); on CPU this measured no slower than batching candidates of equal size.
         """
         self.model.eval()
-        return torch.cat([self._embed_same_size([spec.without_auxiliary()]) for spec in specs])
-
-    def _embed_same_size(self, views: list[EpisodeSpec]) -> Tensor:
-        """g of candidates with equal support and query sizes, computed as one batch."""
-        model, dataset = self.model, self.dataset
-        count, n_query = len(views), len(views[0].query)
-        support_ids = [i for view in views for i in view.support]
-        query_ids = [i for view in views for i in view.query]
-        targets = torch.tensor([view.target for view in views], device=self.device)
-
-        def labels(ids: list[int]) -> Tensor:  # [count, per_episode, 1]: each episode's target column
-            rows = dataset.labels[torch.tensor(ids)].to(self.device).view(count, -1, dataset.num_properties)
-            return rows.gather(2, targets.view(count, 1, 1).expand(-1, rows.shape[1], 1))
-
-        support = model.encode(dataset.graphs.collate_ids(support_ids).to(self.device))
-        support = support.view(count, len(views[0].support), -1)
-        query = model.encode(dataset.graphs.collate_ids(query_ids).to(self.device))
-        def per_graph(x: Tensor) -> Tensor:  # one copy per query graph of its episode (a view, no copy)
-            return x.unsqueeze(1).expand(count, n_query, *x.shape[1:]).reshape(count * n_query, *x.shape[1:])
-
-        h = model.node_states(per_graph(support), query, per_graph(targets.unsqueeze(1)),
-                              per_graph(labels(support_ids)), labels(query_ids).view(-1, 1))
-        return model.subgraph_embedding(h.view(count, n_query, *h.shape[1:]))
+        embeddings = []
+        for spec in specs:
+            t = self.tensors(spec.without_auxiliary())
+            out = self.model(t.support, t.query, t.properties, t.support_labels, t.query_labels,
+                             with_support_logits=False)
+            embeddings.append(out.subgraph_embedding)
+        return torch.stack(embeddings)

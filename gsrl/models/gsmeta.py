@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Batch
 
 from gsrl.config import Config
-from gsrl.models.encoder import MoleculeEncoder
+from gsrl.models.episode_network import EpisodeNetwork, EpisodeOutput
 from gsrl.models.relation import EpisodeStructure, RelationNet
 
-PARAMETER_GROUPS = ("encoder", "relation", "classifier", "property_embeddings")
 
+class GSMetaModel(EpisodeNetwork):
+    """Every support molecule is classified inside every query graph of the relation net (the
+    support logits are [B, n_s]); g summarises the relation net's node states."""
 
-@dataclass
-class EpisodeOutput:
-    support_logits: Tensor | None  # [B, n_s]: every support molecule, classified inside every query graph
-    query_logits: Tensor  # [B]
-    subgraph_embedding: Tensor  # g [d]
+    parameter_groups = ("encoder", "relation", "classifier", "property_embeddings")
 
-
-class GSMetaModel(nn.Module):
     def __init__(self, num_properties: int, train_properties: list[int], config: Config):
-        super().__init__()
-        enc, rel = config.encoder, config.relation
-        dim = enc.emb_dim
-        self.encoder = MoleculeEncoder(conv=enc.conv, num_layers=enc.num_layers, emb_dim=dim,
-                                       dropout=enc.dropout, pooling=enc.pooling)
+        super().__init__(config)
+        rel = config.relation
+        dim = config.encoder.emb_dim
         self.property_embeddings = nn.Embedding(num_properties, dim)
         with torch.no_grad():  # properties never seen in meta-training start at zero
             unseen = torch.ones(num_properties, dtype=torch.bool)
@@ -40,22 +31,15 @@ class GSMetaModel(nn.Module):
         self.unk_edges = rel.unk_edges
         self.unk_weight = rel.unk_weight
 
-    def encode(self, graphs: Batch) -> Tensor:
-        return self.encoder(graphs.x, graphs.edge_index, graphs.edge_attr, graphs.batch, graphs.num_graphs)
-
-    def forward(self, support: Batch, query: Batch, properties: Tensor, support_labels: Tensor,
-                query_labels: Tensor, with_support_logits: bool = True) -> EpisodeOutput:
-        """One episode from molecule graphs. Support and query are encoded as separate batches (their
-        BatchNorm statistics are separate, as in GS-Meta)."""
-        return self.relate(self.encode(support), self.encode(query), properties, support_labels, query_labels,
-                           with_support_logits)
+    @classmethod
+    def for_dataset(cls, dataset, config: Config) -> GSMetaModel:
+        return cls(dataset.num_properties, list(dataset.train_properties), config)
 
     def node_states(self, support: Tensor, query: Tensor, properties: Tensor, support_labels: Tensor,
                     query_labels: Tensor) -> Tensor:
         """Relation-net node states [B, N, d] of the B query graphs. support [n_s, d] and support_labels
-        [n_s, T] are shared by all graphs ([B, n_s, d] / [B, n_s, T] per graph also work); query [B, d];
-        properties [T] ids, target first ([B, T] per graph); query_labels [B, T] (the target column is
-        never used as an edge)."""
+        [n_s, T] are shared by all graphs; query [B, d]; properties [T] ids, target first; query_labels
+        [B, T] (the target column is never used as an edge)."""
         support_labels, query_labels = support_labels.to(support.dtype), query_labels.to(support.dtype)
         structure = EpisodeStructure.build(support_labels, query_labels[:, 1:], self.unk_edges, self.unk_weight)
         molecules = torch.cat([support.expand(query.shape[0], -1, -1), query.unsqueeze(1)], dim=1)
@@ -80,8 +64,3 @@ class GSMetaModel(nn.Module):
             support_logits = self.classifier(pairs.reshape(batch * n_support, -1)).reshape(batch, n_support)
         query_logits = self.classifier(torch.cat([h[:, -1], h[:, 0]], dim=-1)).squeeze(-1)
         return EpisodeOutput(support_logits, query_logits, self.subgraph_embedding(h))
-
-    def parameter_names(self, groups: list[str]) -> list[str]:
-        """Names of the parameters in the given groups ("all" = every parameter), in module order."""
-        wanted = set(PARAMETER_GROUPS) if "all" in groups else set(groups)
-        return [name for name, _ in self.named_parameters() if name.split(".", 1)[0] in wanted]

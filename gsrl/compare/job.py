@@ -1,0 +1,100 @@
+"""Algorithms × seeds as parallel Ray tasks, each an ordinary meta-training run, then one table.
+
+Every run has its own run directory under ``<output_dir>/<name>/runs/``: a finished run is read back,
+an interrupted one resumes from its last checkpoint, so the same command finishes a comparison that
+was stopped half-way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors.task_grid import run_task_grid
+from gsrl.checkpoint import atomic_write_json, git_commit
+from gsrl.compare.config import CompareConfig
+from gsrl.compare.table import PUBLISHED_SOURCE, format_markdown, run_record, summarize
+from gsrl.config import Config, load_config
+
+RESULTS_FILE = "results.json"
+TABLE_FILE = "table.md"
+PROGRESS_FILE = "runs.jsonl"
+
+
+@dataclass
+class ComparisonReport:
+    records: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+    summary: dict[str, Any]
+    results_path: Path
+    table_path: Path
+
+
+def run_meta_training(config: Config, run_dir: Path) -> dict[str, Any]:
+    """results.json of the run in run_dir: read back when finished, else run (or resume) it."""
+    from gsrl.trainer import Trainer
+
+    finished = run_dir / "results.json"
+    if finished.exists():
+        return json.loads(finished.read_text())
+    with Trainer(config, run_dir, resume=(run_dir / "config.yaml").exists()) as trainer:
+        return trainer.run()
+
+
+@ray.remote
+def _run_task(config: Config, run_dir: str, column: str) -> dict[str, Any]:
+    return run_record(column, run_meta_training(config, Path(run_dir)))
+
+
+def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> ComparisonReport:
+    """Run every (algorithm, seed) on the connected Ray cluster; write runs.jsonl, results.json, table.md."""
+    run_config = config.resolved_run_config(compare_file)
+    output_dir = Path(config.output_dir) / config.name
+    cells = {(column, seed): config.cell_config(column, seed, run_config)
+             for column in config.algorithms for seed in config.seeds}
+    started = time.perf_counter()
+    submitted = {
+        _run_task.options(num_cpus=config.num_cpus, num_gpus=config.num_gpus).remote(
+            cell, str(output_dir / "runs" / cell.name), key[0]): key
+        for key, cell in cells.items()
+    }
+    outcome = run_task_grid(
+        submitted, output_dir / PROGRESS_FILE, to_record=lambda record: record,
+        describe=lambda key, r: f"{key[0]} seed {key[1]}: paper {r['paper_auc']:.4f} honest {r['honest_auc']:.4f}",
+    )
+    wall_seconds = time.perf_counter() - started
+    records = [outcome.results[key] for key in cells if key in outcome.results]
+    summary = summarize(records, list(config.algorithms))
+    any_cell = next(iter(cells.values()))
+    note = (f"{any_cell.data.dataset}, {any_cell.episode.shots}-shot; seeds {list(config.seeds)}; "
+            f"{_schedule(any_cell, load_config(run_config))}. Paper protocol: best of the periodic one-draw "
+            f"evaluations; honest: "
+            f"final model, {any_cell.eval.final_draws} support draws per property. Wall time per run includes "
+            f"evaluations; meta-it/s counts meta-iterations alone. Published: {PUBLISHED_SOURCE}. "
+            f"Comparison wall time {wall_seconds:.0f} s on {ray.cluster_resources().get('CPU', 0):.0f} CPUs.")
+    if outcome.failures:
+        note += f" {len(outcome.failures)} of {len(cells)} runs failed (see {RESULTS_FILE})."
+    results_path, table_path = output_dir / RESULTS_FILE, output_dir / TABLE_FILE
+    atomic_write_json(results_path, {
+        "config": dataclasses.asdict(config), "run_config": str(run_config), "git_commit": git_commit(),
+        "wall_seconds": wall_seconds, "summary": summary, "runs": records, "failures": outcome.failures,
+        "column_configs": {column: cells[(column, config.seeds[0])].to_dict() for column in config.algorithms},
+    })
+    table_path.write_text(format_markdown(summary, f"Meta-learning algorithms: {config.name}", note))
+    return ComparisonReport(records, outcome.failures, summary, results_path, table_path)
+
+
+
+def _schedule(cell: Config, reference: Config) -> str:
+    """The schedule the runs used, and whether it is shorter than the run config's own."""
+    text = f"{cell.run.iterations} meta-iterations, evaluation every {cell.eval.every}"
+    if (cell.run.iterations, cell.eval.every) != (reference.run.iterations, reference.eval.every):
+        text += (f" (shortened schedule: the run config, as published, has {reference.run.iterations} "
+                 f"meta-iterations, evaluation every {reference.eval.every})")
+    return text

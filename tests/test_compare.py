@@ -1,0 +1,95 @@
+"""`gsrl compare`: per-algorithm configs, the table, and a tiny comparison end to end on Ray."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gsrl.compare.config import CompareConfig
+from gsrl.compare.table import format_markdown, summarize
+from gsrl.config import ConfigError, load_config
+from tests.conftest import TINY_OVERRIDES
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+@pytest.mark.parametrize("dataset", ["sider", "tox21"])
+def test_shipped_comparisons_differ_from_gsmeta_only_in_each_algorithm_s_keys(dataset):
+    path = CONFIGS / "compare" / f"{dataset}-10shot.yaml"
+    compare = load_config(path, schema=CompareConfig)
+    run_config = compare.resolved_run_config(path)
+    assert run_config == (CONFIGS / "gsmeta" / f"{dataset}-10shot.yaml").resolve()
+    cells = {column: compare.cell_config(column, 1, run_config).to_dict() for column in compare.algorithms}
+    reference = cells["gsmeta"]
+    assert reference["run"]["seed"] == 1 and reference["data"]["dataset"] == dataset
+    assert reference["episode"]["shots"] == 10 and reference["scheduler"]["pairs"] == 5
+
+    def differences(column: str) -> dict[str, object]:
+        return {f"{section}.{key}": value for section, values in cells[column].items() if isinstance(values, dict)
+                for key, value in values.items() if reference[section][key] != value}
+
+    assert differences("gsmeta-no-scheduler") == {"scheduler.policy": "uniform"}
+    assert differences("gsmeta-no-contrastive") == {"meta.contrastive_weight": 0.0}
+    assert differences("gsmeta-no-m2m") == {"relation.mol_mol_edges": False}
+    baseline = {"scheduler.policy": "uniform", "meta.contrastive_weight": 0.0}
+    assert differences("maml") == {"meta.algorithm": "maml", **baseline}
+    assert differences("fomaml") == {"meta.algorithm": "maml", "meta.first_order": True, **baseline}
+    assert differences("reptile") == {"meta.algorithm": "reptile", "meta.inner_steps": 5, "meta.inner_lr": 0.05,
+                                      **baseline}
+    assert differences("protonet") == {"meta.algorithm": "protonet", **baseline}
+
+
+def test_a_bad_algorithm_override_names_its_column():
+    compare = load_config(None, ["algorithms={maml: [meta.algorithm=maml, meta.inner_lrr=0.1]}"],
+                          schema=CompareConfig)
+    with pytest.raises(ConfigError, match=r"algorithms.maml: .*unknown config key 'meta.inner_lrr'"):
+        compare.cell_config("maml", 0, CONFIGS / "defaults.yaml")
+    with pytest.raises(ConfigError, match="algorithms.maml must be a list"):
+        load_config(None, ["algorithms={maml: meta.algorithm=maml}"], schema=CompareConfig)
+
+
+def test_table_averages_seeds_and_places_the_published_figure():
+    records = [{"column": "maml", "algorithm": "maml", "seed": s, "dataset": "sider", "paper_auc": auc,
+                "honest_auc": auc - 0.02, "wall_seconds": 120.0 * (s + 1), "meta_iterations_per_s": 0.5}
+               for s, auc in enumerate([0.70, 0.74])]
+    summary = summarize(records, ["maml", "protonet"])
+    maml = summary["cells"]["maml"]
+    assert maml["paper"]["mean"] == pytest.approx(0.72) and maml["paper"]["std"] == pytest.approx(0.02)
+    assert maml["published"] == (70.43, "MAML") and maml["wall_seconds"] == pytest.approx(180.0)
+    table = format_markdown(summary, "t", "n")
+    assert "| maml | 72.00 ± 2.00 (n=2) | 70.00 ± 2.00 (n=2) | 70.43 (MAML) | 3.0 min | 0.500 |" in table
+    assert "| protonet | — | — | — | — | — |" in table
+
+
+def test_gsrl_compare_runs_algorithms_by_seeds_on_ray_and_resumes(tmp_path, data_root, cache_dir):
+    ray = pytest.importorskip("ray")
+    from click.testing import CliRunner
+
+    from gsrl.cli import main
+
+    schedule = [f"data.root={data_root}", f"data.cache_dir={cache_dir}", *TINY_OVERRIDES, "run.iterations=2",
+                "eval.every=1", "run.threads=1"]
+    overrides = [f"schedule=[{', '.join(schedule)}]", "seeds=[0, 1]", f"output_dir={tmp_path}", "name=tiny",
+                 "algorithms={maml: [meta.algorithm=maml], protonet: [meta.algorithm=protonet]}"]
+    arguments = ["compare", "-c", str(CONFIGS / "compare" / "sider-10shot.yaml")]
+    arguments += [x for o in overrides for x in ("-o", o)]
+    try:
+        first = CliRunner().invoke(main, arguments)
+        assert first.exit_code == 0, first.output + repr(first.exception)
+        saved = json.loads((tmp_path / "tiny" / "results.json").read_text())
+        again = CliRunner().invoke(main, arguments)  # every run is finished: read back from its results.json
+        assert again.exit_code == 0, again.output + repr(again.exception)
+    finally:
+        ray.shutdown()
+    assert not saved["failures"]
+    assert {(r["column"], r["algorithm"], r["seed"]) for r in saved["runs"]} == {
+        ("maml", "maml", 0), ("maml", "maml", 1), ("protonet", "protonet", 0), ("protonet", "protonet", 1)}
+    for record in saved["runs"]:
+        run = json.loads((tmp_path / "tiny" / "runs" / f"{record['column']}-seed{record['seed']}" /
+                          "results.json").read_text())
+        assert record["paper_auc"] == max(c["auc_mean"] for c in run["curve"]) and len(run["curve"]) == 2
+        assert record["iterations"] == 2 and record["meta_iterations_per_s"] > 0
+    assert "| maml |" in first.output and "70.43 (MAML)" in first.output and "64.54 (ProtoNet)" in first.output
+    assert json.loads((tmp_path / "tiny" / "results.json").read_text())["runs"] == saved["runs"]
