@@ -2,6 +2,8 @@
 
 Each finished run is appended to a JSON-lines progress file at once, so a long grid shows its
 results while it goes; a run that raises is recorded as a failure with its key and the others go on.
+Every grid workload (fine-tuning benchmark, link-prediction sweep, algorithm comparison) ends the
+same way: `results.json` and `table.md` in its output folder.
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
-__all__ = ["GridOutcome", "run_task_grid"]
+from gsrl.checkpoint import atomic_write_json
+
+__all__ = ["GridOutcome", "GridReport", "failures_sentence", "run_task_grid", "write_grid_report"]
 
 logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.json"
+TABLE_FILE = "table.md"
+PROGRESS_FILE = "runs.jsonl"  # one line per finished run, written as runs finish
 
 
 @dataclass
@@ -49,3 +57,26 @@ def run_task_grid(submitted: dict[ray.ObjectRef, Hashable], progress_path: Path,
             progress.flush()
             logger.info("[%d/%d] %s", total - len(pending), total, describe(key, result))
     return outcome
+
+
+@dataclass
+class GridReport:
+    runs: list[Any]  # finished runs, in the grid's configured order
+    failures: list[dict[str, Any]]  # the runs that raised, with their keys and errors
+    summary: dict[str, Any]
+    results_path: Path
+    table_path: Path
+
+
+def failures_sentence(failures: list[dict[str, Any]], total: int) -> str:
+    """The table note's mention of failed runs (empty when none failed)."""
+    return f" {len(failures)} of {total} runs failed (see {RESULTS_FILE})." if failures else ""
+
+
+def write_grid_report(output_dir: Path, runs: list[Any], failures: list[dict[str, Any]], summary: dict[str, Any],
+                      payload: dict[str, Any], table: str) -> GridReport:
+    """Write results.json (payload) and table.md (markdown) atomically enough to read back any time."""
+    results_path, table_path = output_dir / RESULTS_FILE, output_dir / TABLE_FILE
+    atomic_write_json(results_path, payload)
+    table_path.write_text(table, encoding="utf-8")
+    return GridReport(runs, failures, summary, results_path, table_path)

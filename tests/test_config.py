@@ -314,7 +314,8 @@ def _schema(path: Path) -> type:
     if path.parent.name == "gae":
         kinds = {"sweep": LinkSweepConfig, "molecules": MolecularVGAEConfig}
         return kinds.get(path.stem.split("-")[0], LinkPredictionConfig)
-    return {"pretrain": PretrainConfig, "finetune": FinetuneConfig, "compare": CompareConfig}.get(path.parent.name, Config)
+    kinds = {"pretrain": PretrainConfig, "finetune": FinetuneConfig, "compare": CompareConfig}
+    return kinds.get(path.parent.name, Config)
 
 
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(CONFIGS)))

@@ -10,31 +10,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
 
-from actors.task_grid import run_task_grid
-from gsrl.checkpoint import atomic_write_json, git_commit
+from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
+from gsrl.checkpoint import git_commit
 from gsrl.compare.config import CompareConfig
 from gsrl.compare.table import PUBLISHED_SOURCE, format_markdown, run_record, summarize
 from gsrl.config import Config, load_config
-
-RESULTS_FILE = "results.json"
-TABLE_FILE = "table.md"
-PROGRESS_FILE = "runs.jsonl"
-
-
-@dataclass
-class ComparisonReport:
-    records: list[dict[str, Any]]
-    failures: list[dict[str, Any]]
-    summary: dict[str, Any]
-    results_path: Path
-    table_path: Path
-
 
 def run_meta_training(config: Config, run_dir: Path) -> dict[str, Any]:
     """results.json of the run in run_dir: read back when finished, else run (or resume) it."""
@@ -52,7 +37,7 @@ def _run_task(config: Config, run_dir: str, column: str) -> dict[str, Any]:
     return run_record(column, run_meta_training(config, Path(run_dir)))
 
 
-def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> ComparisonReport:
+def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> GridReport:
     """Run every (algorithm, seed) on the connected Ray cluster; write runs.jsonl, results.json, table.md."""
     run_config = config.resolved_run_config(compare_file)
     output_dir = Path(config.output_dir) / config.name
@@ -78,17 +63,14 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Co
             f"final model, {any_cell.eval.final_draws} support draws per property. Wall time per run includes "
             f"evaluations; meta-it/s counts meta-iterations alone. Published: {PUBLISHED_SOURCE}. "
             f"Comparison wall time {wall_seconds:.0f} s on {ray.cluster_resources().get('CPU', 0):.0f} CPUs.")
-    if outcome.failures:
-        note += f" {len(outcome.failures)} of {len(cells)} runs failed (see {RESULTS_FILE})."
-    results_path, table_path = output_dir / RESULTS_FILE, output_dir / TABLE_FILE
-    atomic_write_json(results_path, {
+    note += failures_sentence(outcome.failures, len(cells))
+    payload = {
         "config": dataclasses.asdict(config), "run_config": str(run_config), "git_commit": git_commit(),
         "wall_seconds": wall_seconds, "summary": summary, "runs": records, "failures": outcome.failures,
         "column_configs": {column: cells[(column, config.seeds[0])].to_dict() for column in config.algorithms},
-    })
-    table_path.write_text(format_markdown(summary, f"Meta-learning algorithms: {config.name}", note))
-    return ComparisonReport(records, outcome.failures, summary, results_path, table_path)
-
+    }
+    table = format_markdown(summary, f"Meta-learning algorithms: {config.name}", note)
+    return write_grid_report(output_dir, records, outcome.failures, summary, payload, table)
 
 
 def _schedule(cell: Config, reference: Config) -> str:

@@ -10,10 +10,8 @@ without pretraining, so the effect of pretraining reads off side by side.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import numpy as np
 import ray
 import torch
 
-from actors.task_grid import run_task_grid
+from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
 from gsrl.data.datasets import resolve_data_root
 from gsrl.data.property_datasets import PROPERTY_SOURCES, PropertyDataset, load_property_dataset
 from gsrl.data.scaffold import ScaffoldSplit, scaffold_split
@@ -32,7 +30,6 @@ from gsrl.runtime import resolve_cache_dir
 from gsrl.stats import mean_std
 
 __all__ = [
-    "BenchmarkReport",
     "baselines",
     "column_order",
     "format_markdown",
@@ -41,20 +38,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-RESULTS_FILE = "results.json"
-TABLE_FILE = "table.md"
-PROGRESS_FILE = "runs.jsonl"  # one line per finished run, written as runs finish
-
-
-@dataclass
-class BenchmarkReport:
-    results: list[FinetuneResult]  # ordered by dataset, encoder, seed as configured
-    failures: list[dict[str, Any]]  # {dataset, encoder, seed, error} of runs that raised
-    summary: dict[str, Any]  # see :func:`summarize`
-    results_path: Path
-    table_path: Path
-
 
 # --------------------------------------------------------------------------- table
 
@@ -196,7 +179,7 @@ def _dataset_summary(dataset: PropertyDataset, split: ScaffoldSplit) -> dict[str
     }
 
 
-def run_benchmark(config: FinetuneConfig) -> BenchmarkReport:
+def run_benchmark(config: FinetuneConfig) -> GridReport:
     """Run the grid ``config.datasets x encoders x seeds`` on the running Ray cluster.
 
     Writes ``runs.jsonl`` (a line per finished run, as they finish), then ``results.json``
@@ -243,25 +226,11 @@ def run_benchmark(config: FinetuneConfig) -> BenchmarkReport:
         if (name, spec.name, seed) in finished
     ]
     summary = summarize(results, config.datasets, encoders)
-    results_path, table_path = output_dir / RESULTS_FILE, output_dir / TABLE_FILE
-    results_path.write_text(
-        json.dumps(
-            {
-                "config": dataclasses.asdict(config),
-                "datasets": datasets,
-                "summary": summary,
-                "runs": [result.to_dict() for result in results],
-                "failures": failures,
-            },
-            indent=1,
-        ),
-        encoding="utf-8",
-    )
+    payload = {"config": dataclasses.asdict(config), "datasets": datasets, "summary": summary,
+               "runs": [result.to_dict() for result in results], "failures": failures}
     note = (
         f"Test ROC-AUC (%) at the epoch with the best validation ROC-AUC, mean ± std over seeds "
         f"{list(config.seeds)}; scaffold split 80/10/10; {config.epochs} epochs."
-    )
-    if failures:
-        note += f" {len(failures)} of {len(pending)} runs failed (see {RESULTS_FILE})."
-    table_path.write_text(format_markdown(summary, encoders, f"Fine-tuning benchmark: {config.name}", note))
-    return BenchmarkReport(results, failures, summary, results_path, table_path)
+    ) + failures_sentence(failures, len(pending))
+    table = format_markdown(summary, encoders, f"Fine-tuning benchmark: {config.name}", note)
+    return write_grid_report(output_dir, results, failures, summary, payload, table)

@@ -7,42 +7,28 @@ interrupted sweep re-run with the same config skips finished jobs and resumes th
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import ray
 
-from actors.task_grid import run_task_grid
+from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
 from gsrl.checkpoint import git_commit
 from gsrl.config import config_from_dict
 from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
 from gsrl.gae.train import LinkResult, train_link_predictor
 from gsrl.stats import mean_std
 
-__all__ = ["PUBLISHED", "SweepReport", "cell_configs", "format_markdown", "run_sweep", "summarize"]
+__all__ = ["PUBLISHED", "cell_configs", "format_markdown", "run_sweep", "summarize"]
 
-RESULTS_FILE = "results.json"
-TABLE_FILE = "table.md"
-PROGRESS_FILE = "runs.jsonl"
 
 # Kipf & Welling 2016 (arXiv 1611.07308), Table 1: test (AUC, AP) in %, GCN encoder.
 PUBLISHED = {
     ("cora", "gae-gcn"): (91.0, 92.0), ("cora", "vgae-gcn"): (91.4, 92.6),
     ("citeseer", "gae-gcn"): (89.5, 89.9), ("citeseer", "vgae-gcn"): (90.8, 92.0),
 }
-
-
-@dataclass
-class SweepReport:
-    results: list[LinkResult]
-    failures: list[dict[str, Any]]
-    summary: dict[str, Any]
-    results_path: Path
-    table_path: Path
 
 
 def cell_configs(sweep: LinkSweepConfig) -> dict[tuple[str, str, int], LinkPredictionConfig]:
@@ -106,7 +92,7 @@ def format_markdown(summary: dict[str, Any], title: str, note: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_sweep(sweep: LinkSweepConfig) -> SweepReport:
+def run_sweep(sweep: LinkSweepConfig) -> GridReport:
     """Run every cell on the running Ray cluster and write runs.jsonl, results.json and table.md."""
     output_dir = Path(sweep.output_dir) / sweep.name
     cells = cell_configs(sweep)
@@ -128,13 +114,11 @@ def run_sweep(sweep: LinkSweepConfig) -> SweepReport:
             f"{100 * sweep.job.val_fraction:.0f} / {100 * sweep.job.test_fraction:.0f}, held-out negatives never "
             f"edges; {sweep.job.epochs} epochs. Paper: Kipf & Welling 2016, Table 1. Sweep wall time "
             f"{wall_seconds:.0f} s.")
-    if outcome.failures:
-        note += f" {len(outcome.failures)} of {len(cells)} runs failed (see {RESULTS_FILE})."
-    results_path, table_path = output_dir / RESULTS_FILE, output_dir / TABLE_FILE
-    results_path.write_text(json.dumps({
+    note += failures_sentence(outcome.failures, len(cells))
+    payload = {
         "config": dataclasses.asdict(sweep), "git_commit": git_commit(), "wall_seconds": wall_seconds,
         "ray_cpus": ray.cluster_resources().get("CPU"), "summary": summary,
         "runs": [r.to_dict() for r in results], "failures": outcome.failures,
-    }, indent=1))
-    table_path.write_text(format_markdown(summary, f"Link prediction: {sweep.name}", note))
-    return SweepReport(results, outcome.failures, summary, results_path, table_path)
+    }
+    table = format_markdown(summary, f"Link prediction: {sweep.name}", note)
+    return write_grid_report(output_dir, results, outcome.failures, summary, payload, table)
