@@ -20,11 +20,11 @@ from gsrl.checkpoint import git_commit
 from gsrl.compare.config import CompareConfig
 from gsrl.compare.table import PUBLISHED_SOURCE, format_markdown, run_record, summarize
 from gsrl.config import Config, load_config
+from gsrl.trainer import Trainer
+
 
 def run_meta_training(config: Config, run_dir: Path) -> dict[str, Any]:
     """results.json of the run in run_dir: read back when finished, else run (or resume) it."""
-    from gsrl.trainer import Trainer
-
     finished = run_dir / "results.json"
     if finished.exists():
         return json.loads(finished.read_text())
@@ -59,8 +59,8 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Gr
     any_cell = next(iter(cells.values()))
     note = (f"{any_cell.data.dataset}, {any_cell.episode.shots}-shot; seeds {list(config.seeds)}; "
             f"{_schedule(any_cell, load_config(run_config))}. Paper protocol: best of the periodic one-draw "
-            f"evaluations; honest: "
-            f"final model, {any_cell.eval.final_draws} support draws per property. Wall time per run includes "
+            f"evaluations; honest: final model, {any_cell.eval.final_draws} support draws per property. "
+            f"Wall time per run includes "
             f"evaluations; meta-it/s counts meta-iterations alone. Published: {PUBLISHED_SOURCE}. "
             f"Comparison wall time {wall_seconds:.0f} s on {ray.cluster_resources().get('CPU', 0):.0f} CPUs.")
     note += failures_sentence(outcome.failures, len(cells))
