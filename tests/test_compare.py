@@ -17,11 +17,16 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 @pytest.mark.parametrize("dataset", ["sider", "tox21"])
 def test_shipped_comparisons_differ_from_gsmeta_only_in_each_algorithm_s_keys(dataset):
-    path = CONFIGS / "compare" / f"{dataset}-10shot.yaml"
-    compare = load_config(path, schema=CompareConfig)
-    run_config = compare.resolved_run_config(path)
-    assert run_config == (CONFIGS / "gsmeta" / f"{dataset}-10shot.yaml").resolve()
-    cells = {column: compare.cell_config(column, 1, run_config).to_dict() for column in compare.algorithms}
+    cells = {}
+    for suffix in ("", "-ablations"):
+        path = CONFIGS / "compare" / f"{dataset}-10shot{suffix}.yaml"
+        compare = load_config(path, schema=CompareConfig)
+        run_config = compare.resolved_run_config(path)
+        assert run_config == (CONFIGS / "gsmeta" / f"{dataset}-10shot.yaml").resolve()
+        for column in compare.algorithms:
+            config = compare.cell_config(column, 1, run_config).to_dict()
+            assert cells.setdefault(column, config) == config  # a column shared by both tables is one run
+    assert len(cells) == 8
     reference = cells["gsmeta"]
     assert reference["run"]["seed"] == 1 and reference["data"]["dataset"] == dataset
     assert reference["episode"]["shots"] == 10 and reference["scheduler"]["pairs"] == 5
@@ -63,7 +68,7 @@ def test_table_averages_seeds_and_places_the_published_figure():
     assert "| protonet | — | — | — | — | — |" in table
 
 
-def test_gsrl_compare_runs_algorithms_by_seeds_on_ray_and_resumes(tmp_path, data_root, cache_dir):
+def test_gsrl_compare_runs_algorithms_by_seeds_on_ray_and_reuses_finished_runs(tmp_path, data_root, cache_dir):
     ray = pytest.importorskip("ray")
     from click.testing import CliRunner
 
@@ -75,11 +80,13 @@ def test_gsrl_compare_runs_algorithms_by_seeds_on_ray_and_resumes(tmp_path, data
                  "algorithms={maml: [meta.algorithm=maml], protonet: [meta.algorithm=protonet]}"]
     arguments = ["compare", "-c", str(CONFIGS / "compare" / "sider-10shot.yaml")]
     arguments += [x for o in overrides for x in ("-o", o)]
+    # A second comparison that asks for one of the same columns finds its finished runs.
+    maml_only = arguments + ["-o", "name=tiny-maml", "-o", "algorithms={maml: [meta.algorithm=maml]}"]
     try:
         first = CliRunner().invoke(main, arguments)
         assert first.exit_code == 0, first.output + repr(first.exception)
         saved = json.loads((tmp_path / "tiny" / "results.json").read_text())
-        again = CliRunner().invoke(main, arguments)  # every run is finished: read back from its results.json
+        again = CliRunner().invoke(main, maml_only)
         assert again.exit_code == 0, again.output + repr(again.exception)
     finally:
         ray.shutdown()
@@ -87,9 +94,11 @@ def test_gsrl_compare_runs_algorithms_by_seeds_on_ray_and_resumes(tmp_path, data
     assert {(r["column"], r["algorithm"], r["seed"]) for r in saved["runs"]} == {
         ("maml", "maml", 0), ("maml", "maml", 1), ("protonet", "protonet", 0), ("protonet", "protonet", 1)}
     for record in saved["runs"]:
-        run = json.loads((tmp_path / "tiny" / "runs" / f"{record['column']}-seed{record['seed']}" /
-                          "results.json").read_text())
+        (run_dir,) = (tmp_path / "runs").glob(f"{record['column']}-seed{record['seed']}-*")
+        run = json.loads((run_dir / "results.json").read_text())
         assert record["paper_auc"] == max(c["auc_mean"] for c in run["curve"]) and len(run["curve"]) == 2
         assert record["iterations"] == 2 and record["meta_iterations_per_s"] > 0
     assert "| maml |" in first.output and "70.43 (MAML)" in first.output and "64.54 (ProtoNet)" in first.output
-    assert json.loads((tmp_path / "tiny" / "results.json").read_text())["runs"] == saved["runs"]
+    reread = json.loads((tmp_path / "tiny-maml" / "results.json").read_text())["runs"]
+    assert reread == [r for r in saved["runs"] if r["column"] == "maml"]
+    assert len(list((tmp_path / "runs").iterdir())) == 4

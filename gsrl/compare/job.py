@@ -1,13 +1,16 @@
 """Algorithms × seeds as parallel Ray tasks, each an ordinary meta-training run, then one table.
 
-Every run has its own run directory under ``<output_dir>/<name>/runs/``: a finished run is read back,
-an interrupted one resumes from its last checkpoint, so the same command finishes a comparison that
-was stopped half-way.
+Every run has its own directory ``<output_dir>/runs/<column>-seed<seed>-<digest>``, the digest being
+that of its resolved config: a finished run is read back, an interrupted one resumes from its last
+checkpoint, so the same command finishes a comparison that was stopped half-way, and comparisons
+that share a run (e.g. GS-Meta in the main table and in the ablation table) run it once. The table
+and results of a comparison go to ``<output_dir>/<name>/``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -32,6 +35,12 @@ def run_meta_training(config: Config, run_dir: Path) -> dict[str, Any]:
         return trainer.run()
 
 
+def run_directory(output_dir: Path, config: Config) -> Path:
+    """Where the run of this exact config lives: any comparison asking for it finds it there."""
+    digest = hashlib.sha256(config.to_yaml().encode()).hexdigest()[:10]
+    return output_dir / "runs" / f"{config.name}-{digest}"
+
+
 @ray.remote
 def _run_task(config: Config, run_dir: str, column: str) -> dict[str, Any]:
     return run_record(column, run_meta_training(config, Path(run_dir)))
@@ -46,7 +55,7 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Gr
     started = time.perf_counter()
     submitted = {
         _run_task.options(num_cpus=config.num_cpus, num_gpus=config.num_gpus).remote(
-            cell, str(output_dir / "runs" / cell.name), key[0]): key
+            cell, str(run_directory(Path(config.output_dir), cell)), key[0]): key
         for key, cell in cells.items()
     }
     outcome = run_task_grid(
