@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -106,11 +108,14 @@ def test_one_step_reptile_is_inner_lr_times_the_support_gradient(tiny_config):
 
 def test_prototype_log_odds_are_differences_of_squared_distances(tiny_config):
     network = PrototypeNetwork(tiny_config())
+    assert float(network.metric_scale.exp()) == pytest.approx(1 / 16)  # 1 / embedding width at the start
+    with torch.no_grad():
+        network.metric_scale.fill_(math.log(0.5))
     support = torch.tensor([[0.0, 0.0], [0.0, 2.0], [4.0, 0.0], [4.0, 2.0]])
     labels = torch.tensor([[0.0], [0.0], [1.0], [1.0]])  # prototypes (0, 1) inactive, (4, 1) active
     query = torch.tensor([[1.0, 1.0], [4.0, 1.0]])
     out = network.relate(support, query, torch.tensor([0]), labels, None)
-    torch.testing.assert_close(out.query_logits, torch.tensor([1.0 - 9.0, 16.0 - 0.0]))
+    torch.testing.assert_close(out.query_logits, 0.5 * torch.tensor([1.0 - 9.0, 16.0 - 0.0]))
     reordered = network.relate(support[[2, 0, 3, 1]], query, torch.tensor([0]), labels[[2, 0, 3, 1]], None)
     torch.testing.assert_close(reordered.query_logits, out.query_logits)
     torch.testing.assert_close(out.subgraph_embedding, torch.cat([support, query]).mean(dim=0))
@@ -134,5 +139,5 @@ def test_unknown_algorithm_and_foreign_parameter_groups_are_rejected(tiny_config
     with pytest.raises(ConfigError, match="meta.algorithm must be one of"):
         tiny_config("meta.algorithm=matching")
     config = tiny_config("meta.algorithm=protonet", "meta.adapt=[relation]")
-    with pytest.raises(ConfigError, match=r"meta.adapt names \['relation'\].*PrototypeNetwork.*\['encoder'\]"):
+    with pytest.raises(ConfigError, match=r"meta.adapt names \['relation'\].*PrototypeNetwork.*'metric_scale'"):
         EpisodeWorker(config)
