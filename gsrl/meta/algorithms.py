@@ -9,7 +9,8 @@ meta-objective is what the learner's outer optimiser descends:
 * reptile  GIN + MLP head; meta.inner_steps first-order SGD steps on the support, then the outer
            step moves towards the adapted weights (Nichol et al. 2018). Its meta-gradient is
            theta - phi, obtained as the gradient of 0.5 * ||theta - stopgrad(phi)||^2, so the
-           workers' backward pass and the learner's AdamW step serve it unchanged.
+           workers' backward pass and the learner's AdamW step serve it unchanged (Nichol et al.
+           treat theta - phi as a gradient for Adam in the same way).
 * protonet GIN; class prototypes from the support embeddings, no inner loop (meta.inner_steps and
            meta.inner_lr are not used).
 """
