@@ -7,7 +7,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -53,6 +53,18 @@ def _load(config_path: str | None, overrides: tuple[str, ...], schema: type | No
         return load_config(config_path, overrides, **({"schema": schema} if schema else {}))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def _run_grid(config, run: Callable) -> None:
+    """A grid workload (benchmark, sweep, comparison): join or start Ray at `config.address`, run it,
+    then print its table and where its results are."""
+    from actors.ray_cluster import connect
+
+    with _user_errors():
+        connect(config.address)
+        report = run(config)
+    click.echo(report.table_path.read_text())
+    click.echo(f"results: {report.results_path}")
 
 
 @main.command()
@@ -142,16 +154,10 @@ def pretrain(config_path: str, overrides: tuple[str, ...]) -> None:
 @override_option("seeds=[0,1,2]")
 def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
     """Fine-tune encoders on the MoleculeNet benchmark (scaffold split), datasets x seeds as Ray tasks."""
-    from actors.ray_cluster import connect
     from gsrl.finetune.benchmark import run_benchmark
     from gsrl.finetune.config import FinetuneConfig
 
-    config = _load(config_path, overrides, FinetuneConfig)
-    with _user_errors():
-        connect(config.address)
-        report = run_benchmark(config)
-    click.echo(report.table_path.read_text())
-    click.echo(f"results: {report.results_path}")
+    _run_grid(_load(config_path, overrides, FinetuneConfig), run_benchmark)
 
 
 @main.command()
@@ -160,16 +166,10 @@ def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
 @override_option("seeds=[0,1,2]")
 def compare(config_path: str, overrides: tuple[str, ...]) -> None:
     """Meta-learning algorithms x seeds as parallel Ray runs; writes table.md and results.json (re-run resumes)."""
-    from actors.ray_cluster import connect
     from gsrl.compare.config import CompareConfig
     from gsrl.compare.job import run_comparison
 
-    config = _load(config_path, overrides, CompareConfig)
-    with _user_errors():
-        connect(config.address)
-        report = run_comparison(config, config_path)
-    click.echo(report.table_path.read_text())
-    click.echo(f"results: {report.results_path}")
+    _run_grid(_load(config_path, overrides, CompareConfig), lambda config: run_comparison(config, config_path))
 
 
 @main.group(invoke_without_command=True)
@@ -209,16 +209,10 @@ def gae(context: click.Context, config_path: str | None, overrides: tuple[str, .
 @override_option("seeds=[0,1,2]")
 def gae_sweep(config_path: str, overrides: tuple[str, ...]) -> None:
     """datasets x models x seeds as parallel Ray tasks; writes table.md and results.json (re-run resumes)."""
-    from actors.ray_cluster import connect
     from gsrl.gae.config import LinkSweepConfig
     from gsrl.gae.sweep import run_sweep
 
-    config = _load(config_path, overrides, LinkSweepConfig)
-    with _user_errors():
-        connect(config.address)
-        report = run_sweep(config)
-    click.echo(report.table_path.read_text())
-    click.echo(f"results: {report.results_path}")
+    _run_grid(_load(config_path, overrides, LinkSweepConfig), run_sweep)
 
 
 @gae.command(name="molecules")

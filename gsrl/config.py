@@ -322,7 +322,8 @@ def validate(config: Config) -> None:
 
     checks.append((config.meta.algorithm in ALGORITHMS,
                    f"meta.algorithm must be one of {sorted(ALGORITHMS)}, got '{config.meta.algorithm}'"))
-    groups = {"all", "encoder", "relation", "classifier", "property_embeddings"}
+    # Typos are caught here; whether the configured algorithm's network has the group, when it is built.
+    groups = {"all"}.union(*(algorithm.network.parameter_groups for algorithm in ALGORITHMS.values()))
     unknown = [g for g in config.meta.adapt if g not in groups]
     checks.append((not unknown, f"meta.adapt has unknown groups {unknown}; choose from {sorted(groups)}"))
     for ok, message in checks:

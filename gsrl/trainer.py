@@ -63,6 +63,7 @@ class Trainer:
         self.periodic: list[dict[str, Any]] = []
         self.history: list[dict[str, float]] = []
         self.segments: list[dict[str, Any]] = []  # one entry per process that ran part of this run
+        self._segment_started = time.perf_counter()  # reset when run() opens this process's segment
         git_commit()  # fix the source commit of this process now, before the checkout can move on
 
     def __enter__(self) -> Trainer:

@@ -59,7 +59,9 @@ def test_table_averages_seeds_and_places_the_published_figure():
     records = [{"column": "maml", "algorithm": "maml", "seed": s, "dataset": "sider", "paper_auc": auc,
                 "honest_auc": auc - 0.02, "wall_seconds": 120.0 * (s + 1), "meta_iterations_per_s": 0.5}
                for s, auc in enumerate([0.70, 0.74])]
-    summary = summarize(records, ["maml", "protonet"])
+    variant = {**records[0], "column": "fomaml"}  # a MAML variant is not set beside MAML's figure
+    summary = summarize(records + [variant], ["maml", "protonet", "fomaml"])
+    assert summary["cells"]["fomaml"]["published"] is None
     maml = summary["cells"]["maml"]
     assert maml["paper"]["mean"] == pytest.approx(0.72) and maml["paper"]["std"] == pytest.approx(0.02)
     assert maml["published"] == (70.43, "MAML") and maml["wall_seconds"] == pytest.approx(180.0)

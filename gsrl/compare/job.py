@@ -69,8 +69,8 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Gr
     note = (f"{any_cell.data.dataset}, {any_cell.episode.shots}-shot; seeds {list(config.seeds)}; "
             f"{_schedule(any_cell, load_config(run_config))}. Paper protocol: best of the periodic one-draw "
             f"evaluations; honest: final model, {any_cell.eval.final_draws} support draws per property. "
-            f"Wall time per run includes "
-            f"evaluations; meta-it/s counts meta-iterations alone. Published: {PUBLISHED_SOURCE}. "
+            f"Wall time per run includes evaluations; meta-it/s counts meta-iterations alone. "
+            f"Published: {PUBLISHED_SOURCE}. "
             f"Comparison wall time {wall_seconds:.0f} s on {ray.cluster_resources().get('CPU', 0):.0f} CPUs.")
     note += failures_sentence(outcome.failures, len(cells))
     payload = {
