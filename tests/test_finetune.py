@@ -14,9 +14,10 @@ import torch
 from gsrl.config import ConfigError, load_config
 from gsrl.data.property_datasets import PROPERTY_DATASETS, PropertyDataset, load_property_dataset
 from gsrl.data.scaffold import ScaffoldSplit, murcko_scaffold, scaffold_split
-from gsrl.finetune.benchmark import column_order, format_markdown, run_benchmark, summarize
+from gsrl.finetune.benchmark import column_order, data_digest, format_markdown, run_benchmark, run_directory, summarize
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig
 from gsrl.finetune.train import (
+    CHECKPOINT_FILE,
     EpochMetrics,
     FinetuneResult,
     best_epoch,
@@ -216,6 +217,62 @@ def test_finetune_tiny_bbbp(bbbp: PropertyDataset, bbbp_split: ScaffoldSplit) ->
     json.dumps(result.to_dict())
 
 
+def _numbers(result: FinetuneResult) -> list[tuple]:
+    """Everything a run measured except wall time."""
+    return [(m.epoch, m.train_loss, m.train_auc, m.valid_auc, m.test_auc) for m in result.history] + [
+        (result.best_epoch, result.valid_auc, result.test_auc)]
+
+
+def test_finetune_resumes_and_extends_exactly(bbbp: PropertyDataset, bbbp_split: ScaffoldSplit, tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A run continued from its epoch checkpoint, or extended to more epochs, equals an uninterrupted run."""
+    split = ScaffoldSplit(bbbp_split.train[:256], bbbp_split.valid, bbbp_split.test)
+    encoder = EncoderSpec("gin", None, "gin")
+    config = {**TINY, "eval_train": False}
+    uninterrupted = finetune(bbbp, split, encoder, seed=5, config=FinetuneConfig(**{**config, "epochs": 3}))
+    two = finetune(bbbp, split, encoder, seed=5, config=FinetuneConfig(**{**config, "epochs": 2}))
+
+    run_dir = tmp_path / "run"
+    first = finetune(bbbp, split, encoder, 5, FinetuneConfig(**{**config, "epochs": 2}), run_dir=run_dir)
+    assert _numbers(first) == _numbers(two)
+    saved = (run_dir / CHECKPOINT_FILE).stat().st_mtime_ns
+    extended = finetune(bbbp, split, encoder, 5, FinetuneConfig(**{**config, "epochs": 3}), run_dir=run_dir)
+    assert _numbers(extended) == _numbers(uninterrupted)
+    assert (run_dir / CHECKPOINT_FILE).stat().st_mtime_ns > saved
+
+    shorter = finetune(bbbp, split, encoder, 5, FinetuneConfig(**{**config, "epochs": 2}), run_dir=run_dir)
+    assert _numbers(shorter) == _numbers(two)  # read off the checkpoint's first two epochs, nothing trained
+
+    (run_dir / CHECKPOINT_FILE).write_bytes(b"truncated")
+    with caplog.at_level("WARNING", logger="gsrl.finetune.train"):
+        again = finetune(bbbp, split, encoder, 5, FinetuneConfig(**{**config, "epochs": 3}), run_dir=run_dir)
+    assert "unreadable checkpoint" in caplog.text and CHECKPOINT_FILE in caplog.text
+    assert _numbers(again) == _numbers(uninterrupted)
+
+
+def test_run_directory_identity(bbbp: PropertyDataset, tmp_path: Path) -> None:
+    """Runs are told apart by what decides their numbers, and only by that."""
+    molecules = data_digest(bbbp)
+    plain = EncoderSpec("gin", None, "gin")
+    base = FinetuneConfig(**TINY)
+
+    def where(config=base, encoder=plain, seed=0, data=molecules):
+        return run_directory(tmp_path, "bbbp", data, encoder, seed, config)
+
+    assert where().parent == tmp_path / "runs" and where().name.startswith("bbbp-gin-seed0-")
+    same = [FinetuneConfig(**{**TINY, "epochs": 50}), FinetuneConfig(**{**TINY, "threads": 2, "num_cpus": 2}),
+            FinetuneConfig(**{**TINY, "output_dir": "elsewhere", "seeds": [0, 1], "eval_batch_size": 7})]
+    assert all(where(config) == where() for config in same)
+    different = [where(FinetuneConfig(**{**TINY, "lr": 1e-4})), where(seed=1), where(data="0" * 64),
+                 where(FinetuneConfig(**{**TINY, "dropout": 0.2}))]
+    assert len({where(), *different}) == 1 + len(different)
+    checkpoint = tmp_path / "encoder.pth"
+    checkpoint.write_bytes(b"weights v1")
+    first = where(encoder=EncoderSpec("gin", str(checkpoint), "gin"))
+    checkpoint.write_bytes(b"weights v2")
+    assert where(encoder=EncoderSpec("gin", str(checkpoint), "gin")) != first
+
+
 def test_pretrained_encoder_is_loaded(data_root: Path) -> None:
     path = data_root / "pretrained/gcn_contextpred.pth"
     model = build_predictor(2, EncoderSpec("gcn_cp", str(path), "gcn"), FinetuneConfig())
@@ -314,6 +371,9 @@ def test_gsrl_finetune_runs_the_grid_on_ray(tmp_path: Path, data_root: Path, cac
     try:
         result = CliRunner().invoke(main, ["finetune", "-c", str(smoke), *overrides])
         assert result.exit_code == 0, result.output + repr(result.exception)
+        first = json.loads((tmp_path / "results.json").read_text())["runs"][0]["history"]
+        longer = CliRunner().invoke(main, ["finetune", "-c", str(smoke), *overrides, "-o", "epochs=2"])
+        assert longer.exit_code == 0, longer.output + repr(longer.exception)
         missing = FinetuneConfig(**settings, encoders=[{"name": "cp", "path": str(tmp_path / "none.pth")}])
         with pytest.raises(FileNotFoundError, match="cp"):
             run_benchmark(missing)
@@ -322,5 +382,9 @@ def test_gsrl_finetune_runs_the_grid_on_ray(tmp_path: Path, data_root: Path, cac
     assert "| BBBP |" in result.output
     saved = json.loads((tmp_path / "results.json").read_text())
     assert len(saved["runs"]) == 1 and saved["runs"][0]["history"][0]["train_auc"] is None
+    (run_dir,) = (tmp_path / "runs").iterdir()  # the 2-epoch grid continued the 1-epoch grid's run
+    assert run_dir.name.startswith("bbbp-gin-seed0-") and (run_dir / CHECKPOINT_FILE).exists()
+    extended = saved["runs"][0]["history"]
+    assert len(extended) == 2 and extended[0] == first[0]
     assert saved["datasets"]["bbbp"]["split"] == {"train": 1631, "valid": 204, "test": 204}
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 1

@@ -1,7 +1,10 @@
 """The fine-tuning benchmark: every (dataset, encoder, seed) run as a Ray task, then one table.
 
 The driver featurizes each dataset once (so the tasks only read the cache) and computes its
-scaffold split once (shared with the tasks through the object store); the tasks train. The
+scaffold split once (shared with the tasks through the object store); the tasks train. Each run
+checkpoints every epoch in its own directory under ``<output_dir>/runs/``, named by a digest of
+what decides its numbers, so the same command finishes an interrupted grid, and a grid asked for
+more epochs continues the runs of a shorter one instead of starting again. The
 table has a row per dataset plus the average over datasets, and a column per encoder where
 each pretrained encoder stands right after its baseline, the encoder of the same conv type
 without pretraining, so the effect of pretraining reads off side by side.
@@ -10,6 +13,8 @@ without pretraining, so the effect of pretraining reads off side by side.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +25,9 @@ import ray
 import torch
 
 from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
+from gsrl.checkpoint import sha256_of
 from gsrl.data.datasets import resolve_data_root
+from gsrl.data.featurize import FEATURIZER_VERSION
 from gsrl.data.property_datasets import PROPERTY_SOURCES, PropertyDataset, load_property_dataset
 from gsrl.data.scaffold import ScaffoldSplit, scaffold_split
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig
@@ -32,8 +39,10 @@ from gsrl.stats import mean_std
 __all__ = [
     "baselines",
     "column_order",
+    "data_digest",
     "format_markdown",
     "run_benchmark",
+    "run_directory",
     "summarize",
 ]
 
@@ -149,10 +158,39 @@ def _finetune_task(
     encoder: EncoderSpec,
     seed: int,
     config: FinetuneConfig,
+    run_dir: str,
 ) -> FinetuneResult:
     """One run in a Ray worker; the dataset comes from the cache the driver filled."""
     torch.set_num_threads(config.threads)
-    return finetune(load_property_dataset(dataset_name, data_root, cache_dir), split, encoder, seed, config)
+    dataset = load_property_dataset(dataset_name, data_root, cache_dir)
+    return finetune(dataset, split, encoder, seed, config, run_dir=Path(run_dir))
+
+
+# Settings that do not change a run's numbers (or, for epochs, only how far it goes): left out of its identity.
+_NOT_RUN_IDENTITY = frozenset({"name", "datasets", "seeds", "encoders", "epochs", "eval_batch_size", "data_root",
+                               "cache_dir", "output_dir", "device", "threads", "num_cpus", "num_gpus", "address"})
+
+
+def data_digest(dataset: PropertyDataset) -> str:
+    """The molecules, labels and featurizer a run trains on."""
+    digest = hashlib.sha256(f"{FEATURIZER_VERSION}\n".encode())
+    digest.update("\n".join(dataset.smiles).encode())
+    digest.update(dataset.labels.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def run_directory(output_dir: Path, dataset: str, molecules: str, encoder: EncoderSpec, seed: int,
+                  config: FinetuneConfig) -> Path:
+    """The directory of one run: ``<output_dir>/runs/<dataset>-<encoder>-seed<seed>-<digest>``, the digest
+    covering the data (``molecules``, from `data_digest`), the encoder's checkpoint bytes, the seed and the
+    training settings."""
+    identity = {
+        "dataset": dataset, "molecules": molecules, "seed": seed, "conv": encoder.conv,
+        "checkpoint_sha256": sha256_of(Path(encoder.path)) if encoder.pretrained else None,
+        "training": {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_RUN_IDENTITY},
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+    return output_dir / "runs" / f"{dataset}-{encoder.name}-seed{seed}-{digest}"
 
 
 def _resolved_encoders(config: FinetuneConfig, data_root: Path) -> list[EncoderSpec]:
@@ -197,15 +235,18 @@ def run_benchmark(config: FinetuneConfig) -> GridReport:
 
     datasets: dict[str, dict[str, Any]] = {}
     splits: dict[str, ray.ObjectRef] = {}
+    molecules: dict[str, str] = {}
     for name in config.datasets:
         dataset = load_property_dataset(name, data_root, cache_dir)
         split = scaffold_split(dataset.smiles)
         datasets[name] = _dataset_summary(dataset, split)
         splits[name] = ray.put(split)
+        molecules[name] = data_digest(dataset)
 
     task = _finetune_task.options(num_cpus=config.num_cpus, num_gpus=config.num_gpus)
     pending = {
-        task.remote(name, str(data_root), str(cache_dir), splits[name], spec, seed, config): (name, spec.name, seed)
+        task.remote(name, str(data_root), str(cache_dir), splits[name], spec, seed, config,
+                    str(run_directory(output_dir, name, molecules[name], spec, seed, config))): (name, spec.name, seed)
         for name in config.datasets
         for spec in encoders
         for seed in config.seeds

@@ -9,11 +9,13 @@ result, so the same function serves a local call, a test and a Ray task.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
+from gsrl.checkpoint import atomic_write_bytes
 from gsrl.data.datasets import MoleculeGraphs
 from gsrl.data.property_datasets import PropertyDataset
 from gsrl.data.scaffold import ScaffoldSplit
@@ -31,6 +34,7 @@ from gsrl.models.encoder import MoleculeEncoder
 from gsrl.runtime import device_named
 
 __all__ = [
+    "CHECKPOINT_FILE",
     "EpochMetrics",
     "FinetuneResult",
     "PropertyPredictor",
@@ -43,6 +47,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"  # in a run directory: the state after the newest finished epoch
 
 
 class PropertyPredictor(nn.Module):
@@ -180,14 +186,63 @@ def _train_epoch(
     return float(np.mean(losses))
 
 
+def _save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     generator: torch.Generator, device: torch.device, history: list[EpochMetrics]) -> None:
+    """Everything the next epoch depends on (weights, Adam moments, both random streams) and the history."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "batch_order": generator.get_state(),
+             "torch_rng": torch.get_rng_state(), "history": [asdict(m) for m in history],
+             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(run_dir / CHECKPOINT_FILE, buffer.getvalue())
+
+
+_CHECKPOINT_KEYS = frozenset({"model", "optimizer", "batch_order", "torch_rng", "cuda_rng", "history"})
+
+
+def _read_checkpoint(run_dir: Path, device: torch.device) -> dict[str, Any] | None:
+    """The run directory's checkpoint, or None when there is none. A torn or foreign file is
+    reported and ignored (the run starts again) rather than failing the whole grid."""
+    path = run_dir / CHECKPOINT_FILE
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(state, dict) or set(state) != _CHECKPOINT_KEYS:
+            raise ValueError(f"expected the keys {sorted(_CHECKPOINT_KEYS)}")
+    except Exception as error:  # an unreadable file fails in many ways; all mean 'start again'
+        logger.warning("%s: unreadable checkpoint (%s); the run starts from epoch 1", path, error)
+        return None
+    return state
+
+
+def _restore(state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+             generator: torch.Generator, device: torch.device) -> list[EpochMetrics]:
+    """Put a run back where its checkpoint left it; returns the epochs it had finished."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["batch_order"].cpu())
+    torch.set_rng_state(state["torch_rng"].cpu())
+    if state["cuda_rng"] is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+    return [EpochMetrics(**metrics) for metrics in state["history"]]
+
+
 def finetune(
-    dataset: PropertyDataset, split: ScaffoldSplit, encoder: EncoderSpec, seed: int, config: FinetuneConfig
+    dataset: PropertyDataset, split: ScaffoldSplit, encoder: EncoderSpec, seed: int, config: FinetuneConfig,
+    run_dir: Path | None = None,
 ) -> FinetuneResult:
     """Fine-tune for ``config.epochs`` epochs and evaluate after each one.
 
     ``seed`` seeds torch's global RNG (head and encoder initialisation, dropout) and a private
     generator for the batch order, so a run is reproducible on a given device. ``encoder.path``
     must be a real file path (placeholders already resolved).
+
+    With ``run_dir`` the run checkpoints after every epoch and continues from the checkpoint it
+    finds there: an interrupted run loses at most one epoch. Nothing in the protocol depends on
+    the total number of epochs (constant learning rate), so a run asked for more epochs than its
+    checkpoint holds trains only the missing ones, and one asked for fewer reads its result off
+    the first ``config.epochs`` epochs: both equal a run of exactly that length.
     """
     device = device_named(config.device)
     torch.manual_seed(seed)
@@ -195,8 +250,9 @@ def finetune(
     model = build_predictor(dataset.num_tasks, encoder, config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.decay)
 
-    history = []
-    for epoch in range(1, config.epochs + 1):
+    checkpoint = _read_checkpoint(run_dir, device) if run_dir else None
+    history = _restore(checkpoint, model, optimizer, generator, device) if checkpoint else []
+    for epoch in range(len(history) + 1, config.epochs + 1):
         started = time.perf_counter()
         train_loss = _train_epoch(model, dataset, split.train, optimizer, generator, config, device)
         train_auc = _split_auc(model, dataset, split.train, config, device) if config.eval_train else None
@@ -204,7 +260,10 @@ def finetune(
         test_auc = _split_auc(model, dataset, split.test, config, device)
         history.append(EpochMetrics(epoch, train_loss, train_auc, valid_auc, test_auc, time.perf_counter() - started))
         logger.debug("%s/%s/seed %d epoch %d: %s", dataset.name, encoder.name, seed, epoch, history[-1])
+        if run_dir:
+            _save_checkpoint(run_dir, model, optimizer, generator, device, history)
 
+    history = history[:config.epochs]
     best = history[best_epoch([m.valid_auc for m in history])]
     logger.info(
         "%s / %s / seed %d: best valid ROC-AUC %.4f at epoch %d, test %s",
