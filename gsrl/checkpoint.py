@@ -37,6 +37,12 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def identity_digest(identity: Any) -> str:
+    """A short name for a JSON-able description of a run: grid workloads name run directories with it,
+    so a re-run finds the runs of identical settings and never mistakes a changed one for them."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+
+
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
     """The commit of the gsrl source tree when this process first asked (a checkout may move on while a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -163,6 +164,20 @@ def test_shipped_sweep_is_the_kipf_welling_grid() -> None:
     assert (cora.model, cora.conv, cora.seed, cora.loss, cora.epochs, cora.lr) == ("vgae", "gcn", 7, "dense", 200, 0.01)
     assert (cora.hidden_channels, cora.latent_channels, cora.val_fraction, cora.test_fraction) == (32, 16, 0.05, 0.1)
     assert cells[("amazon-computers", "gae-graphsage", 0)].loss == "sampled"
+
+
+def test_sweep_run_directory_follows_the_settings(tmp_path) -> None:
+    """A re-run finds a job's directory only when nothing that decides its numbers changed."""
+    from gsrl.gae.sweep import run_directory
+
+    job = LinkPredictionConfig(name="cora-gae-gcn-seed0")
+    where = run_directory(tmp_path, job)
+    assert where.parent == tmp_path / "runs" and where.name.startswith("cora-gae-gcn-seed0-")
+    moved = dataclasses.replace(job, threads=2, num_cpus=2.0, checkpoint_every=5, output_dir="elsewhere")
+    assert run_directory(tmp_path, moved) == where
+    changed = [dataclasses.replace(job, lr=0.005), dataclasses.replace(job, epochs=100),
+               dataclasses.replace(job, seed=1), dataclasses.replace(job, conv="gat")]
+    assert len({where, *(run_directory(tmp_path, c) for c in changed)}) == 1 + len(changed)
 
 
 def test_gsrl_gae_sweep_runs_the_grid_on_ray_and_resumes(tmp_path, data_root, cache_dir) -> None:

@@ -10,7 +10,6 @@ and results of a comparison go to ``<output_dir>/<name>/``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import ray
 
 from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
-from gsrl.checkpoint import git_commit
+from gsrl.checkpoint import git_commit, identity_digest
 from gsrl.compare.config import CompareConfig
 from gsrl.compare.table import PUBLISHED_SOURCE, format_markdown, run_record, summarize
 from gsrl.config import Config, load_config
@@ -37,8 +36,7 @@ def run_meta_training(config: Config, run_dir: Path) -> dict[str, Any]:
 
 def run_directory(output_dir: Path, config: Config) -> Path:
     """Where the run of this exact config lives: any comparison asking for it finds it there."""
-    digest = hashlib.sha256(config.to_yaml().encode()).hexdigest()[:10]
-    return output_dir / "runs" / f"{config.name}-{digest}"
+    return output_dir / "runs" / f"{config.name}-{identity_digest(config.to_dict())}"
 
 
 @ray.remote

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ import ray
 import torch
 
 from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
-from gsrl.checkpoint import sha256_of
+from gsrl.checkpoint import identity_digest, sha256_of
 from gsrl.data.datasets import resolve_data_root
 from gsrl.data.featurize import FEATURIZER_VERSION
 from gsrl.data.property_datasets import PROPERTY_SOURCES, PropertyDataset, load_property_dataset
@@ -189,8 +188,7 @@ def run_directory(output_dir: Path, dataset: str, molecules: str, encoder: Encod
         "checkpoint_sha256": sha256_of(Path(encoder.path)) if encoder.pretrained else None,
         "training": {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_RUN_IDENTITY},
     }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
-    return output_dir / "runs" / f"{dataset}-{encoder.name}-seed{seed}-{digest}"
+    return output_dir / "runs" / f"{dataset}-{encoder.name}-seed{seed}-{identity_digest(identity)}"
 
 
 def _resolved_encoders(config: FinetuneConfig, data_root: Path) -> list[EncoderSpec]:

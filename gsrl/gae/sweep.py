@@ -1,7 +1,8 @@
 """The link-prediction sweep: datasets × models × seeds as Ray tasks, then one table (markdown + JSON).
 
-Every cell is an ordinary job with its own run directory under ``<output_dir>/runs/``, so an
-interrupted sweep re-run with the same config skips finished jobs and resumes the others.
+Every cell is an ordinary job with its own run directory ``<output_dir>/runs/<name>-<digest>``, the
+digest being that of its settings, so an interrupted sweep re-run with the same config skips
+finished jobs and resumes the others, and a changed setting gets new runs.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import numpy as np
 import ray
 
 from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
-from gsrl.checkpoint import git_commit
+from gsrl.checkpoint import git_commit, identity_digest
 from gsrl.config import config_from_dict
 from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
 from gsrl.gae.train import LinkResult, train_link_predictor
 from gsrl.stats import mean_std
 
-__all__ = ["PUBLISHED", "cell_configs", "format_markdown", "run_sweep", "summarize"]
+__all__ = ["PUBLISHED", "cell_configs", "format_markdown", "run_directory", "run_sweep", "summarize"]
 
 
 # Kipf & Welling 2016 (arXiv 1611.07308), Table 1: test (AUC, AP) in %, GCN encoder.
@@ -44,6 +45,16 @@ def cell_configs(sweep: LinkSweepConfig) -> dict[tuple[str, str, int], LinkPredi
                 cells[(dataset, column, seed)] = config_from_dict(
                     values, f"{sweep.name}: dataset_overrides.{dataset}", schema=LinkPredictionConfig)
     return cells
+
+
+# Settings that decide where and how fast a job runs, not what it computes: left out of its identity.
+_NOT_RUN_IDENTITY = frozenset({"name", "checkpoint_every", "data_root", "cache_dir", "output_dir", "device", "threads",
+                               "num_cpus", "num_gpus", "address"})
+
+
+def run_directory(output_dir: Path, config: LinkPredictionConfig) -> Path:
+    identity = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_RUN_IDENTITY}
+    return output_dir / "runs" / f"{config.name}-{identity_digest(identity)}"
 
 
 @ray.remote
@@ -99,7 +110,7 @@ def run_sweep(sweep: LinkSweepConfig) -> GridReport:
     started = time.perf_counter()
     submitted = {
         _link_task.options(num_cpus=config.num_cpus, num_gpus=config.num_gpus).remote(
-            config, str(output_dir / "runs" / config.name)): key
+            config, str(run_directory(output_dir, config))): key
         for key, config in cells.items()
     }
     outcome = run_task_grid(
