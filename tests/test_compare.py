@@ -18,7 +18,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 @pytest.mark.parametrize("dataset", ["sider", "tox21"])
 def test_shipped_comparisons_differ_from_gsmeta_only_in_each_algorithm_s_keys(dataset):
     cells = {}
-    for suffix in ("", "-ablations"):
+    for suffix in ("", "-ablations", "-pretrained"):
         path = CONFIGS / "compare" / f"{dataset}-10shot{suffix}.yaml"
         compare = load_config(path, schema=CompareConfig)
         run_config = compare.resolved_run_config(path)
@@ -26,7 +26,7 @@ def test_shipped_comparisons_differ_from_gsmeta_only_in_each_algorithm_s_keys(da
         for column in compare.algorithms:
             config = compare.cell_config(column, 1, run_config).to_dict()
             assert cells.setdefault(column, config) == config  # a column shared by both tables is one run
-    assert len(cells) == 8
+    assert len(cells) == 9
     reference = cells["gsmeta"]
     assert reference["run"]["seed"] == 1 and reference["data"]["dataset"] == dataset
     assert reference["episode"]["shots"] == 10 and reference["scheduler"]["pairs"] == 5
@@ -44,6 +44,7 @@ def test_shipped_comparisons_differ_from_gsmeta_only_in_each_algorithm_s_keys(da
     assert differences("reptile") == {"meta.algorithm": "reptile", "meta.inner_steps": 5, "meta.inner_lr": 0.05,
                                       **baseline}
     assert differences("protonet") == {"meta.algorithm": "protonet", **baseline}
+    assert differences("pre-gsmeta") == {"encoder.pretrained": "{shipped}/gin_attribute_masking_moses.pth"}
 
 
 def test_a_bad_algorithm_override_names_its_column():

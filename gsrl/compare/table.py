@@ -13,6 +13,7 @@ from gsrl.stats import mean_std
 # as first-order MAML or GS-Meta's ablations are not set beside a figure of another method.
 PUBLISHED = {
     ("tox21", "gsmeta"): (86.67, "Pre-GS-Meta"), ("sider", "gsmeta"): (84.36, "Pre-GS-Meta"),
+    ("tox21", "pre-gsmeta"): (86.67, "Pre-GS-Meta"), ("sider", "pre-gsmeta"): (84.36, "Pre-GS-Meta"),
     ("tox21", "maml"): (80.21, "MAML"), ("sider", "maml"): (70.43, "MAML"),
     ("tox21", "protonet"): (74.98, "ProtoNet"), ("sider", "protonet"): (64.54, "ProtoNet"),
 }
