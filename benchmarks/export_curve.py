@@ -2,7 +2,8 @@
 
 Reads the run's resolved config and its newest valid checkpoint (the periodic paper-protocol
 evaluations it holds), so the curve of a run still in progress can be recorded honestly with its
-config, seed, protocol and commit.
+config, seed, protocol and commit. Once the run has finished, its results.json protocols (paper
+and honest) are recorded beside the curve.
 
     python benchmarks/export_curve.py RUN_DIR --out benchmarks/results/NAME.json [--until 100]
 """
@@ -45,6 +46,9 @@ def main() -> None:
         "command": "gsrl train -c <config> (resolved config below)",
         "config": config,
     }
+    finished = args.run_dir / "results.json"
+    if finished.exists() and args.until is None:
+        record["protocols"] = json.loads(finished.read_text())["protocols"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2))
     print(json.dumps([(c["iteration"], round(100 * c["auc_mean"], 2)) for c in record["curve"]]))
