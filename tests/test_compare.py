@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gsrl.checkpoint import identity_digest
 from gsrl.compare.config import CompareConfig
+from gsrl.compare.job import run_directory
 from gsrl.compare.table import format_markdown, summarize
 from gsrl.config import ConfigError, load_config
 from tests.conftest import TINY_OVERRIDES
@@ -45,6 +47,18 @@ def test_shipped_comparisons_differ_from_gsmeta_only_in_each_algorithm_s_keys(da
                                       **baseline}
     assert differences("protonet") == {"meta.algorithm": "protonet", **baseline}
     assert differences("pre-gsmeta") == {"encoder.pretrained": "{shipped}/gin_attribute_masking_moses.pth"}
+
+
+def test_run_directory_follows_the_pretrained_encoder_file_not_only_its_name(tmp_path):
+    checkpoint = tmp_path / "encoder.pth"
+    checkpoint.write_bytes(b"first weights")
+    pretrained = load_config(None, [f"encoder.pretrained='{checkpoint}'"])
+    where = run_directory(tmp_path, pretrained)
+    assert run_directory(tmp_path, pretrained) == where
+    checkpoint.write_bytes(b"second weights")  # replaced under the same name: a different run
+    assert run_directory(tmp_path, pretrained) != where
+    scratch = load_config(None, [])  # no encoder file: the config alone names the run, as before
+    assert run_directory(tmp_path, scratch).name == f"{scratch.name}-{identity_digest(scratch.to_dict())}"
 
 
 def test_a_bad_algorithm_override_names_its_column():

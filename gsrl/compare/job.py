@@ -1,10 +1,10 @@
 """Algorithms × seeds as parallel Ray tasks, each an ordinary meta-training run, then one table.
 
 Every run has its own directory ``<output_dir>/runs/<column>-seed<seed>-<digest>``, the digest being
-that of its resolved config: a finished run is read back, an interrupted one resumes from its last
-checkpoint, so the same command finishes a comparison that was stopped half-way, and comparisons
-that share a run (e.g. GS-Meta in the main table and in the ablation table) run it once. The table
-and results of a comparison go to ``<output_dir>/<name>/``.
+that of its resolved config and of its pretrained encoder file, if any: a finished run is read back,
+an interrupted one resumes from its last checkpoint, so the same command finishes a comparison that
+was stopped half-way, and comparisons that share a run (e.g. GS-Meta in the main table and in the
+ablation table) run it once. The table and results of a comparison go to ``<output_dir>/<name>/``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from typing import Any
 import ray
 
 from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
-from gsrl.checkpoint import git_commit, identity_digest
+from gsrl.checkpoint import git_commit, identity_digest, sha256_of
 from gsrl.compare.config import CompareConfig
 from gsrl.compare.table import PUBLISHED_SOURCE, format_markdown, run_record, summarize
 from gsrl.config import Config, load_config
+from gsrl.data.datasets import resolve_data_root
+from gsrl.models.checkpoints import resolve_checkpoint
 from gsrl.trainer import Trainer
 
 
@@ -36,7 +38,17 @@ def run_meta_training(config: Config, run_dir: Path) -> dict[str, Any]:
 
 def run_directory(output_dir: Path, config: Config) -> Path:
     """Where the run of this exact config lives: any comparison asking for it finds it there."""
-    return output_dir / "runs" / f"{config.name}-{identity_digest(config.to_dict())}"
+    return output_dir / "runs" / f"{config.name}-{identity_digest(run_identity(config))}"
+
+
+def run_identity(config: Config) -> dict[str, Any]:
+    """What decides a run: its config and, with a pretrained encoder, that file's content, so a checkpoint
+    replaced under the same name starts new runs instead of reading back the old encoder's results."""
+    identity = config.to_dict()
+    if config.encoder.pretrained:
+        checkpoint = resolve_checkpoint(config.encoder.pretrained, resolve_data_root(config.data.root))
+        identity["encoder_sha256"] = sha256_of(checkpoint)
+    return identity
 
 
 @ray.remote
