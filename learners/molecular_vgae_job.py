@@ -52,7 +52,8 @@ DECODE_CHUNK = 500
 
 def build_model(cfg: MolecularVGAEConfig) -> MolecularVGAE:
     return MolecularVGAE(cfg.vocabulary().size, cfg.max_atoms, len(PROPERTIES), cfg.hidden, cfg.latent,
-                         cfg.encoder_layers, tuple(cfg.decoder_hidden), cfg.property_hidden)
+                         cfg.encoder_layers, cfg.decoder_width, cfg.decoder_layers, cfg.decoder_heads,
+                         cfg.decoder_pair_width, cfg.property_hidden)
 
 
 def _corpus(directory: str, manifest: CorpusManifest, indices: list[int] | None = None) -> MolecularCorpus:

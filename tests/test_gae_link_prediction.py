@@ -204,4 +204,5 @@ def test_gsrl_gae_sweep_runs_the_grid_on_ray_and_resumes(tmp_path, data_root, ca
         ("gae", "gcn", 0), ("gae", "gcn", 1), ("vgae", "graphsage", 0), ("vgae", "graphsage", 1)}
     rerun = json.loads((tmp_path / "tiny" / "results.json").read_text())
     assert rerun["runs"] == saved["runs"]
+    assert (saved["jobs_run"], saved["jobs_read_back"], rerun["jobs_run"], rerun["jobs_read_back"]) == (4, 0, 0, 4)
     assert len((tmp_path / "tiny" / "runs.jsonl").read_text().splitlines()) == 4

@@ -63,6 +63,7 @@ def test_batched_targets_and_edges_stay_within_each_molecule() -> None:
     batch = collate_molecules(atoms, bonds, torch.zeros(3, 3))
     assert torch.equal(batch.batch[batch.edge_index[0]], batch.batch[batch.edge_index[1]])
     assert batch.x.numel() == sum(m.GetNumAtoms() for m in molecules)
+    assert batch.slot.tolist() == list(range(7)) + list(range(2)) + list(range(4))  # canonical positions
     assert batch.edge_index.size(1) == 2 * sum(m.GetNumBonds() for m in molecules)
     for b, t in enumerate(tensors):  # the dense target of molecule b is that molecule's own adjacency
         assert torch.equal(batch.bonds[b], t.bonds[rows, columns])
@@ -118,7 +119,8 @@ def test_generation_report_counts_validity_uniqueness_and_novelty() -> None:
 
 def test_latent_optimisation_raises_the_predicted_property_and_leaves_the_model_alone() -> None:
     torch.manual_seed(0)
-    model = MolecularVGAE(VOCABULARY.size, 6, 3, hidden=8, latent=4, decoder_hidden=(16,), property_hidden=8)
+    model = MolecularVGAE(VOCABULARY.size, 6, 3, hidden=8, latent=4, decoder_width=8, decoder_layers=1, decoder_heads=2,
+                          property_hidden=8)
     start = torch.randn(32, 4)
     optimised = optimise_latents(model, start, steps=50, lr=0.05, prior_weight=0.01)
     with torch.no_grad():
@@ -135,7 +137,7 @@ def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: 
     overrides = [f"data_root={data_root}", f"cache_dir={cache_dir}", f"output_dir={tmp_path}", "corpus.shard_size=150",
                  "corpus.max_shards=2", "corpus.holdout_max_shards=1", "epochs=2", "picture_every=1", "samples=40",
                  "check_samples=20", "optimisation.starts=10", "optimisation.steps=5", "workers=2", "threads=1",
-                 "max_failures=0", "hidden=16", "latent=8", "decoder_hidden=[32]"]
+                 "max_failures=0", "hidden=16", "latent=8", "decoder_width=16", "decoder_layers=1"]
     config = Path(__file__).resolve().parent.parent / "configs" / "gae" / "molecules-zinc.yaml"
     try:
         result = CliRunner().invoke(main, ["gae", "molecules", "-c", str(config)] +

@@ -45,12 +45,17 @@ class MolecularVGAEConfig:
     hidden: int = 128
     latent: int = 56
     encoder_layers: int = 3
-    decoder_hidden: list[int] = field(default_factory=lambda: [256, 512])
+    decoder_width: int = 64  # slot vectors of the decoder
+    decoder_layers: int = 3  # self-attention blocks across slots
+    decoder_heads: int = 4
+    decoder_pair_width: int = 32  # the slot projection that bond classes are read from
     property_hidden: int = 64
     epochs: int = 100
     batch_size: int = 128
     lr: float = 1e-3
-    kl_weight: float = 1.0  # β, reached after kl_warmup_epochs of linear warm-up from 0
+    # β, reached after kl_warmup_epochs of linear warm-up from 0. At β = 1 the posterior collapsed on ZINC
+    # (KL ≈ 3 nats per molecule, 4-7 % unique prior samples); at 0.05 z keeps ~50-70 nats.
+    kl_weight: float = 0.05
     kl_warmup_epochs: int = 10
     property_weight: float = 10.0  # λ on the standardised squared error of (QED, logP, SAS)
     seed: int = 0
@@ -74,6 +79,7 @@ class MolecularVGAEConfig:
     def validate(self) -> None:
         checks = [
             (self.max_atoms >= 2, "max_atoms must be >= 2"),
+            (self.decoder_width % self.decoder_heads == 0, "decoder_width must be divisible by decoder_heads"),
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1"),
             (self.picture_every >= 1, "picture_every must be >= 1"),
             (self.samples >= 1 and self.check_samples >= 1, "samples and check_samples must be >= 1"),

@@ -113,8 +113,9 @@ def load_molecular_shards(directory: Path, indices: Sequence[int]) -> MolecularC
 
 
 def collate_molecules(atoms: Tensor, bonds: Tensor, properties: Tensor) -> Data:
-    """The molecules as one disjoint PyG graph: ``x`` atom classes, ``edge_index`` / ``edge_type`` (bond
-    class − 1) in both directions, plus the dense targets ``atoms [B, N]``, ``bonds [B, P]``, ``properties``.
+    """The molecules as one disjoint PyG graph: ``x`` atom classes, ``slot`` each atom's canonical position,
+    ``edge_index`` / ``edge_type`` (bond class − 1) in both directions, plus the dense targets ``atoms [B, N]``,
+    ``bonds [B, P]``, ``properties``.
 
     Canonical order fills the first n slots of a molecule with n atoms, so slot s of molecule b is node
     ``offset[b] + s``; edges only join slots of the same molecule.
@@ -130,6 +131,7 @@ def collate_molecules(atoms: Tensor, bonds: Tensor, properties: Tensor) -> Data:
     kinds = bonds[molecule, pair] - 1
     return Data(
         x=atoms[atoms > 0],
+        slot=torch.arange(int(sizes.sum())) - torch.repeat_interleave(offsets, sizes),
         edge_index=torch.stack([torch.cat([source, target]), torch.cat([target, source])]),
         edge_type=torch.cat([kinds, kinds]),
         batch=torch.repeat_interleave(torch.arange(count), sizes),

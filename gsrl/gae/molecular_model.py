@@ -1,6 +1,11 @@
 """The molecular VGAE: a relational GCN encoder over typed bonds, one latent vector per molecule, a
 decoder that emits a whole molecule (atom class per slot, bond class per slot pair) and a property head.
 
+The decoder gives every atom slot a vector (a learned slot embedding plus a projection of z), lets the
+slots attend to each other (so a slot knows what its neighbours in the canonical order will be), then
+reads atom classes off each slot and bond classes off each slot pair with one pair scorer shared by all
+pairs, rather than one output unit per pair.
+
 Loss per molecule = reconstruction (cross-entropy summed over every atom slot and every slot pair)
 + β · KL(q(z | G) ‖ N(0, I)) + λ · squared error of the standardised properties; averaged over the
 batch. The reconstruction targets are each molecule's own dense tensors, so no target (and no
@@ -19,7 +24,7 @@ from torch_geometric.nn import RGCNConv, global_max_pool, global_mean_pool
 
 from gsrl.gae.molecules import BOND_TYPES
 
-__all__ = ["LossTerms", "MolecularVGAE", "gaussian_kl", "reconstruction_loss", "upper_pairs"]
+__all__ = ["LossTerms", "MolecularVGAE", "SlotDecoder", "gaussian_kl", "reconstruction_loss", "upper_pairs"]
 
 BOND_CLASSES = len(BOND_TYPES)
 
@@ -53,24 +58,48 @@ class LossTerms:
                 "property_mse": self.property_error.item()}
 
 
+class SlotDecoder(nn.Module):
+    """z ``[B, latent]`` → atom logits ``[B, N, atom_classes]`` and bond logits ``[B, P, bond classes]``."""
+
+    def __init__(self, latent: int, max_atoms: int, atom_classes: int, width: int, layers: int, heads: int,
+                 pair_width: int) -> None:
+        super().__init__()
+        self.slots = nn.Parameter(torch.randn(max_atoms, width) * 0.02)
+        self.from_latent = nn.Linear(latent, width)
+        block = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True, norm_first=True)
+        self.mixer = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+        self.atom_out = nn.Linear(width, atom_classes)
+        # Pairs outnumber slots N / 2 to 1, so the pair scorer works on a narrower projection of the slots.
+        self.to_pair = nn.Linear(width, pair_width)
+        self.pair_out = nn.Sequential(nn.Linear(2 * pair_width, pair_width), nn.ReLU(),
+                                      nn.Linear(pair_width, BOND_CLASSES))
+        rows, columns = upper_pairs(max_atoms)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("columns", columns, persistent=False)
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.mixer(self.slots + self.from_latent(z).unsqueeze(1))
+        narrow = self.to_pair(h)
+        first, second = narrow[:, self.rows], narrow[:, self.columns]
+        return self.atom_out(h), self.pair_out(torch.cat([first + second, first * second], dim=-1))
+
+
 class MolecularVGAE(nn.Module):
     def __init__(self, atom_classes: int, max_atoms: int, num_properties: int, hidden: int = 128,
-                 latent: int = 56, encoder_layers: int = 3, decoder_hidden: tuple[int, ...] = (256, 512),
-                 property_hidden: int = 64) -> None:
+                 latent: int = 56, encoder_layers: int = 3, decoder_width: int = 64, decoder_layers: int = 3,
+                 decoder_heads: int = 4, decoder_pair_width: int = 32, property_hidden: int = 64) -> None:
         super().__init__()
         self.atom_classes, self.max_atoms, self.latent = atom_classes, max_atoms, latent
         self.embed = nn.Embedding(atom_classes, hidden)
+        # The decoder writes atom k of a molecule into slot k of the canonical order; telling the encoder
+        # each atom's slot lets z say what sits where without rediscovering the canonical ranking.
+        self.embed_slot = nn.Embedding(max_atoms, hidden)
         self.convs = nn.ModuleList(RGCNConv(hidden, hidden, num_relations=BOND_CLASSES - 1)
                                    for _ in range(encoder_layers))
         self.to_mu = nn.Linear(2 * hidden, latent)
         self.to_logvar = nn.Linear(2 * hidden, latent)
-        self.pairs = max_atoms * (max_atoms - 1) // 2
-        widths = (latent, *decoder_hidden)
-        layers: list[nn.Module] = []
-        for width_in, width_out in zip(widths, widths[1:]):
-            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-        layers.append(nn.Linear(widths[-1], max_atoms * atom_classes + self.pairs * BOND_CLASSES))
-        self.decoder = nn.Sequential(*layers)
+        self.decoder = SlotDecoder(latent, max_atoms, atom_classes, decoder_width, decoder_layers, decoder_heads,
+                                   decoder_pair_width)
         self.property_head = nn.Sequential(nn.Linear(latent, property_hidden), nn.ReLU(),
                                            nn.Linear(property_hidden, num_properties))
         # Standardisation of the property targets (set from the training corpus, saved with the model).
@@ -79,7 +108,7 @@ class MolecularVGAE(nn.Module):
 
     def encode(self, batch: Data) -> tuple[Tensor, Tensor]:
         """Latent mean and log-variance ``[B, latent]`` of each molecule (``collate_molecules``' batch)."""
-        h = self.embed(batch.x)
+        h = self.embed(batch.x) + self.embed_slot(batch.slot)
         for conv in self.convs:
             h = torch.relu(conv(h, batch.edge_index, batch.edge_type))
         molecules = batch.atoms.size(0)
@@ -89,10 +118,7 @@ class MolecularVGAE(nn.Module):
 
     def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Atom logits ``[B, N, atom_classes]`` and bond logits ``[B, P, bond classes]`` (P = pairs i < j)."""
-        out = self.decoder(z)
-        split = self.max_atoms * self.atom_classes
-        return (out[:, :split].view(-1, self.max_atoms, self.atom_classes),
-                out[:, split:].view(-1, self.pairs, BOND_CLASSES))
+        return self.decoder(z)
 
     def predict_properties(self, z: Tensor) -> Tensor:
         """Properties in their own units ``[B, num_properties]``."""

@@ -19,7 +19,7 @@ from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_t
 from gsrl.checkpoint import git_commit, identity_digest
 from gsrl.config import config_from_dict
 from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
-from gsrl.gae.train import LinkResult, train_link_predictor
+from gsrl.gae.train import RESULT_FILE, LinkResult, train_link_predictor
 from gsrl.stats import mean_std
 
 __all__ = ["PUBLISHED", "cell_configs", "format_markdown", "run_directory", "run_sweep", "summarize"]
@@ -107,6 +107,7 @@ def run_sweep(sweep: LinkSweepConfig) -> GridReport:
     """Run every cell on the running Ray cluster and write runs.jsonl, results.json and table.md."""
     output_dir = Path(sweep.output_dir) / sweep.name
     cells = cell_configs(sweep)
+    read_back = sum((run_directory(output_dir, config) / RESULT_FILE).is_file() for config in cells.values())
     started = time.perf_counter()
     submitted = {
         _link_task.options(num_cpus=config.num_cpus, num_gpus=config.num_gpus).remote(
@@ -123,11 +124,13 @@ def run_sweep(sweep: LinkSweepConfig) -> GridReport:
     note = (f"Test AUC / AP (%) at the epoch with the best validation AUC, mean ± std over seeds "
             f"{list(sweep.seeds)}; edges split {100 * (1 - sweep.job.val_fraction - sweep.job.test_fraction):.0f} / "
             f"{100 * sweep.job.val_fraction:.0f} / {100 * sweep.job.test_fraction:.0f}, held-out negatives never "
-            f"edges; {sweep.job.epochs} epochs. Paper: Kipf & Welling 2016, Table 1. Sweep wall time "
-            f"{wall_seconds:.0f} s.")
+            f"edges; {sweep.job.epochs} epochs. Paper: Kipf & Welling 2016, Table 1. This invocation: "
+            f"{len(cells) - read_back} jobs run (or resumed) in {wall_seconds:.0f} s wall time, {read_back} "
+            f"finished jobs read back.")
     note += failures_sentence(outcome.failures, len(cells))
     payload = {
         "config": dataclasses.asdict(sweep), "git_commit": git_commit(), "wall_seconds": wall_seconds,
+        "jobs_run": len(cells) - read_back, "jobs_read_back": read_back,
         "ray_cpus": ray.cluster_resources().get("CPU"), "summary": summary,
         "runs": [r.to_dict() for r in results], "failures": outcome.failures,
     }

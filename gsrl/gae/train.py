@@ -34,7 +34,7 @@ from gsrl.gae.split import LinkSplit, split_links
 from gsrl.runtime import device_named, resolve_cache_dir
 from gsrl.telemetry import Telemetry
 
-__all__ = ["LinkResult", "dense_reconstruction_loss", "link_scores", "train_link_predictor"]
+__all__ = ["RESULT_FILE", "LinkResult", "dense_reconstruction_loss", "link_scores", "train_link_predictor"]
 
 logger = logging.getLogger(__name__)
 
