@@ -54,7 +54,7 @@ class MolecularVGAEConfig:
     batch_size: int = 128
     lr: float = 1e-3
     # β, reached after kl_warmup_epochs of linear warm-up from 0. At β = 1 the posterior collapsed on ZINC
-    # (KL ≈ 3 nats per molecule, 4-7 % unique prior samples); at 0.05 z keeps ~50-70 nats.
+    # (KL ≈ 3 nats per molecule, 4-7 % unique prior samples); at 0.05 z kept 37-80 nats over 40 epochs.
     kl_weight: float = 0.05
     kl_warmup_epochs: int = 10
     property_weight: float = 10.0  # λ on the standardised squared error of (QED, logP, SAS)

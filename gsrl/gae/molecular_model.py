@@ -89,7 +89,6 @@ class MolecularVGAE(nn.Module):
                  latent: int = 56, encoder_layers: int = 3, decoder_width: int = 64, decoder_layers: int = 3,
                  decoder_heads: int = 4, decoder_pair_width: int = 32, property_hidden: int = 64) -> None:
         super().__init__()
-        self.atom_classes, self.max_atoms, self.latent = atom_classes, max_atoms, latent
         self.embed = nn.Embedding(atom_classes, hidden)
         # The decoder writes atom k of a molecule into slot k of the canonical order; telling the encoder
         # each atom's slot lets z say what sits where without rediscovering the canonical ranking.

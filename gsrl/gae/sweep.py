@@ -107,11 +107,12 @@ def run_sweep(sweep: LinkSweepConfig) -> GridReport:
     """Run every cell on the running Ray cluster and write runs.jsonl, results.json and table.md."""
     output_dir = Path(sweep.output_dir) / sweep.name
     cells = cell_configs(sweep)
-    read_back = sum((run_directory(output_dir, config) / RESULT_FILE).is_file() for config in cells.values())
+    directories = {key: run_directory(output_dir, config) for key, config in cells.items()}
+    read_back = sum((directory / RESULT_FILE).is_file() for directory in directories.values())
     started = time.perf_counter()
     submitted = {
         _link_task.options(num_cpus=config.num_cpus, num_gpus=config.num_gpus).remote(
-            config, str(run_directory(output_dir, config))): key
+            config, str(directories[key])): key
         for key, config in cells.items()
     }
     outcome = run_task_grid(
