@@ -46,13 +46,14 @@ def identity_digest(identity: Any) -> str:
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
     """The commit of the gsrl source tree when this process first asked (a checkout may move on while a
-    long run is going), or None outside a git checkout."""
+    long run is going); outside a git checkout (an image or a copied tree), ``GSRL_GIT_COMMIT`` if the
+    deployment set it, else None."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
                              text=True, timeout=5, check=True)
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
+        return os.environ.get("GSRL_GIT_COMMIT")
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:

@@ -73,6 +73,7 @@ def summarize(results: list[LinkResult], sweep: LinkSweepConfig) -> dict[str, An
                 "test_auc": mean_std([r.test_auc for r in runs]),
                 "test_ap": mean_std([r.test_ap for r in runs]),
                 "epochs_per_s": float(np.mean([r.epochs_per_s for r in runs])) if runs else None,
+                "devices": sorted({r.device for r in runs}),
                 "best_epochs": [r.best_epoch for r in runs],
                 "published_auc_ap": PUBLISHED.get((dataset, column)),
             }
@@ -95,11 +96,13 @@ def format_markdown(summary: dict[str, Any], title: str, note: str) -> str:
     lines = [f"# {title}", "", note, "", "| Dataset | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for dataset in summary["datasets"]:
         lines.append(f"| {dataset} | " + " | ".join(_cell_text(summary["cells"][dataset][c]) for c in columns) + " |")
-    lines += ["", "Training speed (epochs/s, mean over seeds):", "", "| Dataset | " + " | ".join(columns) + " |",
-              "|---|" + "---:|" * len(columns)]
+    lines += ["", "Training speed (epochs/s, mean over seeds; the device that trained them):", "",
+              "| Dataset | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for dataset in summary["datasets"]:
-        speeds = [summary["cells"][dataset][c]["epochs_per_s"] for c in columns]
-        lines.append(f"| {dataset} | " + " | ".join("—" if s is None else f"{s:.1f}" for s in speeds) + " |")
+        cells = [summary["cells"][dataset][c] for c in columns]
+        lines.append(f"| {dataset} | " + " | ".join(
+            "—" if c["epochs_per_s"] is None else f"{c['epochs_per_s']:.1f} ({', '.join(c['devices'])})"
+            for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

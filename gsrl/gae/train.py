@@ -57,6 +57,7 @@ class LinkResult:
     epochs: int
     train_seconds: float  # training epochs only (evaluation excluded)
     split: dict[str, int]
+    device: str  # what trained it ("cpu" or the GPU's name), since epochs/s depend on it
 
     @property
     def epochs_per_s(self) -> float:
@@ -106,6 +107,10 @@ def _train_epoch(model: GAE, x: Tensor, split: LinkSplit, adjacency: Tensor | No
     loss.backward()
     optimizer.step()
     return {"loss": loss.item(), **terms}
+
+
+def _device_label(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def _best_index(history: list[dict[str, float]]) -> int:
@@ -176,6 +181,7 @@ def train_link_predictor(cfg: LinkPredictionConfig, run_dir: Path, resume: bool 
     finally:
         telemetry.close()
     result = LinkResult(cfg.dataset, cfg.model, cfg.conv, cfg.seed, best + 1, history[best]["val_auc"],
-                        history[best]["val_ap"], test_auc, test_ap, len(history), train_seconds, split.sizes())
+                        history[best]["val_ap"], test_auc, test_ap, len(history), train_seconds, split.sizes(),
+                        _device_label(device))
     atomic_write_json(run_dir / RESULT_FILE, {**result.to_dict(), "git_commit": git_commit()})
     return result
