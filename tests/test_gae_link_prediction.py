@@ -40,6 +40,11 @@ def test_graphs_load_offline_undirected_without_self_loops(name, nodes, edges, f
     data = load_graph(name, data_root, cache_dir)
     assert (data.num_nodes, data.edge_index.size(1), data.num_features) == (nodes, edges, features)
     assert data.is_undirected() and not data.has_self_loops()
+    row_sums = data.x.sum(dim=1)
+    if name.startswith("amazon"):  # row-normalised bag of words
+        assert torch.allclose(row_sums[row_sums > 0], torch.ones(1))
+    else:  # Planetoid's binary features, as Kipf & Welling used them
+        assert set(data.x.unique().tolist()) <= {0.0, 1.0} and row_sums.max() > 1
 
 
 def test_unknown_or_missing_graph_is_named(tmp_path: Path, cache_dir: Path) -> None:
