@@ -74,6 +74,28 @@ def test_batched_targets_and_edges_stay_within_each_molecule() -> None:
     assert (benzene == 2).sum() == 6 and (benzene == 1).sum() == 8
 
 
+def test_encoder_reads_each_molecule_out_slot_by_slot_whatever_the_batch() -> None:
+    molecules = [Chem.MolFromSmiles(s) for s in ("c1ccccc1O", "C#N", "CC(=O)[O-]")]
+    rows, columns = upper_pairs(10)
+    tensors = [to_tensors(m, VOCABULARY, 10) for m in molecules]
+    atoms = torch.stack([t.atoms for t in tensors])
+    bonds = torch.stack([t.bonds[rows, columns] for t in tensors])
+    torch.manual_seed(0)
+    model = MolecularVGAE(VOCABULARY.size, 10, 3, hidden=8, latent=4, decoder_width=8, decoder_heads=2).eval()
+    together, _ = model.encode(collate_molecules(atoms, bonds, torch.zeros(3, 3)))
+    for b in range(3):  # a molecule's code does not depend on its batch-mates or its place in the batch
+        alone, _ = model.encode(collate_molecules(atoms[b:b + 1], bonds[b:b + 1], torch.zeros(1, 3)))
+        torch.testing.assert_close(together[b:b + 1], alone)
+    # The readout is the final atom states in slot order: slot k of the first molecule moves mu through the
+    # weights of slot k alone.
+    hidden_states = {}
+    model.convs[-1].register_forward_hook(lambda module, args, output: hidden_states.update(h=output))
+    model.encode(collate_molecules(atoms[:1], bonds[:1], torch.zeros(1, 3)))
+    h = torch.relu(hidden_states["h"])  # 7 atoms of phenol, in slot order
+    expected = model.to_mu.bias + model.to_mu.weight.view(4, 10, 8)[:, :7].flatten(1) @ h.flatten()
+    torch.testing.assert_close(together[0], expected)
+
+
 def test_loss_terms_match_hand_computation_on_a_two_atom_molecule() -> None:
     atom_logits = torch.tensor([[[0.0, 1.0, 0.0], [2.0, 0.0, 1.0]]])  # 2 slots, 3 classes
     bond_logits = torch.tensor([[[0.5, 1.5, 0.0, -1.0]]])  # 1 slot pair, 4 classes

@@ -1,10 +1,16 @@
 """The molecular VGAE: a relational GCN encoder over typed bonds, one latent vector per molecule, a
 decoder that emits a whole molecule (atom class per slot, bond class per slot pair) and a property head.
 
-The decoder gives every atom slot a vector (a learned slot embedding plus a projection of z), lets the
-slots attend to each other (so a slot knows what its neighbours in the canonical order will be), then
-reads atom classes off each slot and bond classes off each slot pair with one pair scorer shared by all
-pairs, rather than one output unit per pair.
+The encoder reads a molecule out in slot order: atom k of the canonical order fills slot k, so the
+concatenation of the atoms' final states, slot by slot, is a readout that no renumbering of the input
+changes, and unlike mean/max pooling it keeps which atom sits where. The decoder gives every atom slot
+a vector (a learned slot embedding plus that slot's own linear projection of z), lets the slots attend
+to each other (so a slot knows what its neighbours in the canonical order will be), then reads atom
+classes off each slot and bond classes off each slot pair with one pair scorer shared by all pairs.
+
+Why these two readouts: with pooling in the encoder and one projection of z shared by all slots, an
+autoencoder (no KL) reconstructing 1,000 ZINC molecules was still at 89–97 nats per molecule after
+60 epochs; with both slot-wise readouts it reached 12 nats.
 
 Loss per molecule = reconstruction (cross-entropy summed over every atom slot and every slot pair)
 + β · KL(q(z | G) ‖ N(0, I)) + λ · squared error of the standardised properties; averaged over the
@@ -20,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.nn import RGCNConv, global_max_pool, global_mean_pool
+from torch_geometric.nn import RGCNConv
+from torch_geometric.utils import to_dense_batch
 
 from gsrl.gae.molecules import BOND_TYPES
 
@@ -65,7 +72,7 @@ class SlotDecoder(nn.Module):
                  pair_width: int) -> None:
         super().__init__()
         self.slots = nn.Parameter(torch.randn(max_atoms, width) * 0.02)
-        self.from_latent = nn.Linear(latent, width)
+        self.from_latent = nn.Linear(latent, max_atoms * width)  # each slot its own projection of z
         block = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True, norm_first=True)
         self.mixer = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.atom_out = nn.Linear(width, atom_classes)
@@ -78,7 +85,7 @@ class SlotDecoder(nn.Module):
         self.register_buffer("columns", columns, persistent=False)
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.mixer(self.slots + self.from_latent(z).unsqueeze(1))
+        h = self.mixer(self.slots + self.from_latent(z).view(z.size(0), *self.slots.shape))
         narrow = self.to_pair(h)
         first, second = narrow[:, self.rows], narrow[:, self.columns]
         return self.atom_out(h), self.pair_out(torch.cat([first + second, first * second], dim=-1))
@@ -95,8 +102,9 @@ class MolecularVGAE(nn.Module):
         self.embed_slot = nn.Embedding(max_atoms, hidden)
         self.convs = nn.ModuleList(RGCNConv(hidden, hidden, num_relations=BOND_CLASSES - 1)
                                    for _ in range(encoder_layers))
-        self.to_mu = nn.Linear(2 * hidden, latent)
-        self.to_logvar = nn.Linear(2 * hidden, latent)
+        self.max_atoms = max_atoms
+        self.to_mu = nn.Linear(max_atoms * hidden, latent)
+        self.to_logvar = nn.Linear(max_atoms * hidden, latent)
         self.decoder = SlotDecoder(latent, max_atoms, atom_classes, decoder_width, decoder_layers, decoder_heads,
                                    decoder_pair_width)
         self.property_head = nn.Sequential(nn.Linear(latent, property_hidden), nn.ReLU(),
@@ -110,10 +118,10 @@ class MolecularVGAE(nn.Module):
         h = self.embed(batch.x) + self.embed_slot(batch.slot)
         for conv in self.convs:
             h = torch.relu(conv(h, batch.edge_index, batch.edge_type))
-        molecules = batch.atoms.size(0)
-        pooled = torch.cat([global_mean_pool(h, batch.batch, molecules),
-                            global_max_pool(h, batch.batch, molecules)], dim=1)
-        return self.to_mu(pooled), self.to_logvar(pooled).clamp(-10.0, 10.0)
+        # Canonical order fills the first n slots, so the dense layout puts atom k in slot k (empty slots: 0).
+        slots, _ = to_dense_batch(h, batch.batch, max_num_nodes=self.max_atoms, batch_size=batch.atoms.size(0))
+        readout = slots.flatten(1)
+        return self.to_mu(readout), self.to_logvar(readout).clamp(-10.0, 10.0)
 
     def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Atom logits ``[B, N, atom_classes]`` and bond logits ``[B, P, bond classes]`` (P = pairs i < j)."""
