@@ -46,14 +46,17 @@ def identity_digest(identity: Any) -> str:
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
     """The commit of the gsrl source tree when this process first asked (a checkout may move on while a
-    long run is going); outside a git checkout (an image or a copied tree), ``GSRL_GIT_COMMIT`` if the
-    deployment set it, else None."""
+    long run is going), or None outside a git checkout. ``GSRL_GIT_COMMIT``, when set, wins: a deployment
+    that copies the tree (an image, a remote machine) says which commit it copied, since a ``.git`` that
+    travelled with it may name an older one."""
+    if os.environ.get("GSRL_GIT_COMMIT"):
+        return os.environ["GSRL_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
                              text=True, timeout=5, check=True)
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("GSRL_GIT_COMMIT")
+        return None
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
