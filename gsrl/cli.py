@@ -236,7 +236,7 @@ def gae_molecules(config_path: str, overrides: tuple[str, ...]) -> None:
     click.echo("property head R² (held out): " + ", ".join(
         f"{name} {value:.3f}" for name, value in results["property_head_r2_holdout"].items()))
     click.echo(f"QED: random prior samples {optimisation['qed_random_prior_mean']:.3f}, after latent optimisation "
-               f"{optimisation['qed_optimised_mean']:.3f}")
+               f"{optimisation['qed_optimised_mean']:.3f} ({optimisation['unique_optimised']} distinct molecules)")
 
 
 @main.command(name="show-config")

@@ -35,7 +35,7 @@ from gsrl.gae.molecular_config import MolecularVGAEConfig
 from gsrl.gae.molecular_data import PROPERTIES, MolecularCorpus, MolecularFeaturizer, collate_molecules, \
     load_molecular_shards, molecular_properties
 from gsrl.gae.molecular_model import MolecularVGAE
-from gsrl.gae.molecules import AtomVocabulary
+from gsrl.gae.molecules import AtomVocabulary, canonical_smiles
 from gsrl.gae.pictures import latent_projection, molecule_grid, publish
 from gsrl.runtime import resolve_cache_dir
 from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, restored_state, start_worker,
@@ -239,6 +239,8 @@ def generation_report(cfg: MolecularVGAEConfig, model: MolecularVGAE, training: 
             "qed_optimised_mean": float(np.mean(qed_after)), "valid_optimised": len(qed_after),
             "predicted_qed_optimised_mean": float(predicted_after.mean()),
             "qed_optimised_top10": sorted(qed_after, reverse=True)[:10],
+            # Codes pushed to the head's optimum may all decode to one molecule: say how many differ.
+            "unique_optimised": len({canonical_smiles(m) for m in after if m is not None}),
         },
     }
 

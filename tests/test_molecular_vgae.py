@@ -173,6 +173,7 @@ def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: 
     assert saved["generation"]["validity"] == 1.0 and saved["generation"]["samples"] == 40
     assert set(saved["property_head_r2_holdout"]) == {"qed", "logp", "sas"}
     assert saved["latent_optimisation"]["valid_optimised"] == 10
+    assert 1 <= saved["latent_optimisation"]["unique_optimised"] <= 10
     pictures = {p.name for p in (run / "pictures").iterdir()}
     assert {"vgae-prior_samples-0001.png", "vgae-latent_qed-0002.png", "final-optimised-0002.png"} <= pictures
     assert "validity 100.0%" in result.output

@@ -1,10 +1,11 @@
 """From the molecular VGAE's outputs to molecules, and how good the molecules are.
 
 Two decoders read the same logits. The raw one takes every argmax (atom class per slot, bond class per
-pair) and asks RDKit; it shows what the network itself learned. The valence-aware one adds bonds in
-order of confidence only while both atoms have valence left (the highest valence of the token's
-isoelectronic neutral element), then joins fragments by the most probable bonds that still fit and
-keeps the largest fragment if some cannot be joined, so what it returns always sanitizes.
+pair) and asks RDKit; it shows what the network itself learned. The valence-aware one places the
+decoder's expected number of bonds, most probable pairs first, each only while both atoms have valence
+left (the highest valence of the token's isoelectronic neutral element), then joins fragments by the
+most probable bonds that still fit and keeps the largest fragment if some cannot be joined, so what it
+returns always sanitizes.
 """
 
 from __future__ import annotations
@@ -78,10 +79,14 @@ def _decode_one(atom_probs: np.ndarray, bond_probs: np.ndarray, rows: np.ndarray
                 return True
         return False
 
-    # 1. Bonds the decoder believes in (argmax is a bond), most confident first; an order that does
-    #    not fit falls back to a lower one.
-    believed = candidates[bond_probs[candidates].argmax(-1) > 0]
-    for pair in believed[np.argsort(-bond_probs[believed, 1:].max(-1), kind="stable")]:
+    # 1. As many bonds as the decoder expects (K = the sum of P(bond) over the live pairs): the K most
+    #    probable pairs, most probable first; an order that does not fit falls back to a lower one.
+    #    Argmax alone keeps only pairs with P(bond) > P(none), and so drops ring closures, which the
+    #    decoder spreads over several candidate pairs (on held-out ZINC: 20.8 bonds per molecule against
+    #    25.5 true and 24.9 expected; 0.3 rings per decoded molecule).
+    bond_mass = bond_probs[candidates, 1:].sum(-1)
+    expected = int(round(float(bond_mass.sum())))
+    for pair in candidates[np.argsort(-bond_mass, kind="stable")[:expected]]:
         best = int(bond_probs[pair, 1:].argmax()) + 1
         place(pair, list(range(best, 0, -1)))
     # 2. Join fragments through the pairs with the highest bond probability that still fit.
