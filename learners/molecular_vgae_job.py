@@ -277,7 +277,9 @@ def run_molecular_vgae(cfg: MolecularVGAEConfig) -> Path:
         loop_config, str(run_directory)))
     metadata = json.loads((run_directory / METADATA_FILE).read_text())
     atomic_write_json(run_directory / RESULTS_FILE, {
-        "config": dataclasses.asdict(cfg), **metadata, "train_seconds_this_process": train_seconds,
+        # metadata's git_commit is the training's; a resumed job may report with newer code.
+        "config": dataclasses.asdict(cfg), **metadata, "report_git_commit": git_commit(),
+        "train_seconds_this_process": train_seconds,
         "final_epoch_metrics": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
         **report,
     })
