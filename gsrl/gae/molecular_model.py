@@ -8,9 +8,9 @@ a vector (a learned slot embedding plus that slot's own linear projection of z),
 to each other (so a slot knows what its neighbours in the canonical order will be), then reads atom
 classes off each slot and bond classes off each slot pair with one pair scorer shared by all pairs.
 
-Why these two readouts: with pooling in the encoder and one projection of z shared by all slots, an
-autoencoder (no KL) reconstructing 1,000 ZINC molecules was still at 89–97 nats per molecule after
-60 epochs; with both slot-wise readouts it reached 12 nats.
+Why these two readouts: an autoencoder (no KL) reconstructing 1,000 ZINC molecules was, after 60
+epochs, at 97 nats per molecule with pooling and one projection of z shared by all slots, 89 with the
+slot-order readout alone, 42 with the per-slot projections alone, and 12 with both.
 
 Loss per molecule = reconstruction (cross-entropy summed over every atom slot and every slot pair)
 + β · KL(q(z | G) ‖ N(0, I)) + λ · squared error of the standardised properties; averaged over the
