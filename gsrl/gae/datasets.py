@@ -48,9 +48,10 @@ def _planetoid(name: str) -> GraphSource:
 GRAPH_DATASETS: dict[str, GraphSource] = {
     "cora": _planetoid("Cora"),
     "citeseer": _planetoid("CiteSeer"),
-    "amazon-photo": GraphSource("amazon", "Photo", ("graphs/amazon/amazon_electronics_photo.npz",), True),
+    "amazon-photo": GraphSource("amazon", "Photo", ("graphs/amazon/amazon_electronics_photo.npz",),
+                                normalize_features=True),
     "amazon-computers": GraphSource("amazon", "Computers", ("graphs/amazon/amazon_electronics_computers.npz",),
-                                    True),
+                                    normalize_features=True),
 }
 
 
