@@ -7,7 +7,8 @@ publishes a grid of generated molecules and the latent space of held-out molecul
 Running the same job again resumes from the last epoch. Finally a Ray task loads the trained model
 and writes ``results.json``: validity (raw and valence-aware), uniqueness, novelty, property
 distributions against the training set's, the property head's R² on held-out molecules, and QED
-after latent optimisation against random prior samples.
+after latent optimisation (ascent on the property head, and on a head fitted to the QED of decoded
+prior samples) against the random prior samples it started from.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import ray
 import ray.train
 import torch
+from rdkit import Chem
 from sklearn.metrics import r2_score
 
 from actors.corpus_featurizer import build_corpus
@@ -30,8 +32,9 @@ from gsrl.checkpoint import atomic_write_json, git_commit
 from gsrl.config import config_from_dict
 from gsrl.data.corpora import CorpusCache, CorpusManifest, manifest_from_dict
 from gsrl.data.datasets import resolve_data_root
-from gsrl.gae.generation import decode_raw, decode_valence_aware, evaluate_samples, optimise_latents
-from gsrl.gae.molecular_config import MolecularVGAEConfig
+from gsrl.gae.generation import decode_raw, decode_valence_aware, evaluate_samples
+from gsrl.gae.latent_optimisation import fit_decoded_property_head, fitting_codes, optimise_latents
+from gsrl.gae.molecular_config import MolecularVGAEConfig, OptimisationConfig
 from gsrl.gae.molecular_data import PROPERTIES, MolecularCorpus, MolecularFeaturizer, collate_molecules, \
     load_molecular_shards, molecular_properties
 from gsrl.gae.molecular_model import MolecularVGAE
@@ -92,7 +95,7 @@ def _pictures(model: MolecularVGAE, cfg: MolecularVGAEConfig, holdout: Molecular
     raw, decoded = sample_molecules(model, cfg.vocabulary(), z)
     report = evaluate_samples(raw, decoded, training_smiles, training_properties)
     shown = [m for m in decoded[:16] if m is not None]
-    legends = [f"QED {molecular_properties(m)[0]:.2f}" for m in shown]
+    legends = [f"QED {_qed(m):.2f}" for m in shown]
     pictures = run_directory / "pictures"
     publish(molecule_grid(shown, legends), "vgae/prior_samples", epoch, writer, pictures)
     view = holdout.subset(range(min(2000, len(holdout))))
@@ -204,44 +207,90 @@ def generation_report(cfg: MolecularVGAEConfig, model: MolecularVGAE, training: 
     decode_seconds = time.perf_counter() - started
 
     with torch.no_grad():
-        codes = _latent_codes(model, holdout)
-        predicted = model.predict_properties(codes).numpy()
+        codes_holdout = _latent_codes(model, holdout)
+        predicted = model.predict_properties(codes_holdout).numpy()
     r2 = {name: float(r2_score(holdout.properties[:, k].numpy(), predicted[:, k])) for k, name in enumerate(PROPERTIES)}
 
-    start = torch.randn(cfg.optimisation.starts, cfg.latent, generator=generator)
-    optimised = optimise_latents(model, start, cfg.optimisation.steps, cfg.optimisation.lr,
-                                 cfg.optimisation.prior_weight)
-    _, before = sample_molecules(model, vocabulary, start, raw=False)
-    _, after = sample_molecules(model, vocabulary, optimised, raw=False)
-    qed_before = [molecular_properties(m)[0] for m in before if m is not None]
-    qed_after = [molecular_properties(m)[0] for m in after if m is not None]
-    with torch.no_grad():
-        predicted_after = model.predict_properties(optimised)[:, 0]
+    settings = cfg.optimisation
+    start = torch.randn(settings.starts, cfg.latent, generator=generator)
+    before = sample_molecules(model, vocabulary, start, raw=False)[1]
+    qed_before = torch.tensor([_qed(m) for m in before])
+    ascents = {"property_head": _ascent(model, vocabulary, lambda z: model.predict_properties(z)[:, 0], start,
+                                        qed_before, settings)}
+    if settings.decoded_head_codes:
+        started = time.perf_counter()
+        codes = fitting_codes(settings.decoded_head_codes, cfg.latent, settings.trust_radius, generator)
+        qed = torch.tensor([_qed(m) for m in sample_molecules(model, vocabulary, codes, raw=False)[1]])
+        head = fit_decoded_property_head(codes[~qed.isnan()], qed[~qed.isnan()].float(),
+                                         epochs=settings.decoded_head_epochs, seed=cfg.seed)
+        fit_seconds = time.perf_counter() - started
+        ascents["decoded_qed_head"] = {**_ascent(model, vocabulary, head, start, qed_before, settings),
+                                       "fitting_codes": len(codes), "fit_seconds": fit_seconds}
 
     pictures = run_directory / "pictures"
     step = cfg.epochs
     shown = [m for m in decoded if m is not None][:16]
-    publish(molecule_grid(shown, [f"QED {molecular_properties(m)[0]:.2f}" for m in shown]),
-            "final/prior_samples", step, writer, pictures)
-    best = sorted((m for m in after if m is not None), key=lambda m: -molecular_properties(m)[0])[:16]
-    publish(molecule_grid(best, [f"QED {molecular_properties(m)[0]:.2f}" for m in best]),
-            "final/optimised", step, writer, pictures)
-    publish(latent_projection(codes, holdout.properties[:, 0].numpy(), "held-out molecules"), "final/latent_qed",
-            step, writer, pictures)
+    publish(molecule_grid(shown, [f"QED {_qed(m):.2f}" for m in shown]), "final/prior_samples", step, writer, pictures)
+    for name, ascent in ascents.items():
+        best = sorted((m for m in ascent.pop("molecules") if m is not None), key=lambda m: -_qed(m))[:16]
+        tag = "final/optimised" if name == "property_head" else f"final/optimised_{name}"
+        publish(molecule_grid(best, [f"QED {_qed(m):.2f}" for m in best]), tag, step, writer, pictures)
+    publish(latent_projection(codes_holdout, holdout.properties[:, 0].numpy(), "held-out molecules"),
+            "final/latent_qed", step, writer, pictures)
     return {
         "generation": {**{k: v for k, v in dataclasses.asdict(report).items() if k != "unique_smiles"},
                        "example_smiles": report.unique_smiles[:50], "decode_and_score_seconds": decode_seconds},
         "property_head_r2_holdout": r2,
         "holdout_molecules": len(holdout),
         "latent_optimisation": {
-            **dataclasses.asdict(cfg.optimisation),
-            "qed_random_prior_mean": float(np.mean(qed_before)), "valid_random_prior": len(qed_before),
-            "qed_optimised_mean": float(np.mean(qed_after)), "valid_optimised": len(qed_after),
-            "predicted_qed_optimised_mean": float(predicted_after.mean()),
-            "qed_optimised_top10": sorted(qed_after, reverse=True)[:10],
-            # Codes pushed to the head's optimum may all decode to one molecule: say how many differ.
-            "unique_optimised": len({canonical_smiles(m) for m in after if m is not None}),
+            **dataclasses.asdict(settings),
+            "qed_random_prior_mean": float(qed_before.nanmean()),
+            "valid_random_prior": int((~qed_before.isnan()).sum()),
+            "unique_random_prior": len({canonical_smiles(m) for m in before if m is not None}),
+            "sas_random_prior_mean": _mean_sas(before),
+            "mean_norm_random_prior": float(start.norm(dim=-1).mean()),
+            **ascents,
         },
+    }
+
+
+def _qed(molecule: Chem.Mol | None) -> float:
+    return molecular_properties(molecule)[0] if molecule is not None else float("nan")
+
+
+def _mean_sas(molecules: list[Chem.Mol | None]) -> float:
+    return float(np.mean([molecular_properties(m)[PROPERTIES.index("sas")] for m in molecules if m is not None]))
+
+
+def _ascent(model: MolecularVGAE, vocabulary: AtomVocabulary, objective: Callable[[torch.Tensor], torch.Tensor],
+            start: torch.Tensor, qed_before: torch.Tensor, settings: OptimisationConfig) -> dict[str, Any]:
+    """Ascend ``objective`` from the starts, decode, and compare with the starts and with the norm-matched
+    control; the decoded molecules come back under ``molecules``."""
+    optimised = optimise_latents(objective, start, settings.steps, settings.lr, settings.prior_weight,
+                                 settings.trust_radius)
+    # The control without the objective: each start moved only radially, to its optimised code's norm. The
+    # prior term alone pulls codes inwards, and codes nearer the origin decode to different molecules.
+    norm_matched = start * (optimised.norm(dim=-1, keepdim=True) / start.norm(dim=-1, keepdim=True))
+    after, control = (sample_molecules(model, vocabulary, z, raw=False)[1] for z in (optimised, norm_matched))
+    qed_after, qed_control = (torch.tensor([_qed(m) for m in molecules]) for molecules in (after, control))
+    with torch.no_grad():
+        predicted_before, predicted_after = objective(start), objective(optimised)
+    tracked = ~qed_before.isnan()
+    return {
+        "qed_optimised_mean": float(qed_after.nanmean()), "valid_optimised": int((~qed_after.isnan()).sum()),
+        "qed_norm_matched_control_mean": float(qed_control.nanmean()),
+        "mean_norm_optimised": float(optimised.norm(dim=-1).mean()),
+        # The objective's view of the same codes: a gap to the decoded QED shows where it is off.
+        "predicted_qed_random_prior_mean": float(predicted_before.mean()),
+        "predicted_qed_optimised_mean": float(predicted_after.mean()),
+        "prediction_correlation_random_prior": float(np.corrcoef(predicted_before[tracked].numpy(),
+                                                                 qed_before[tracked].numpy())[0, 1]),
+        # QED rewards some motifs that chemists avoid; synthetic accessibility (1 easy … 10 hard) shows that.
+        "sas_optimised_mean": _mean_sas(after),
+        "qed_optimised_top10": sorted(qed_after[~qed_after.isnan()].tolist(), reverse=True)[:10],
+        # Codes pushed to an objective's optimum may all decode to one molecule: say how many differ.
+        "unique_optimised": len({canonical_smiles(m) for m in after if m is not None}),
+        "molecules": after,
     }
 
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 from rdkit import Chem
 
-from gsrl.gae.generation import decode_raw, decode_valence_aware, evaluate_samples, optimise_latents
+from gsrl.gae.generation import decode_raw, decode_valence_aware, evaluate_samples
+from gsrl.gae.latent_optimisation import fit_decoded_property_head, fitting_codes, optimise_latents
 from gsrl.gae.molecular_config import MolecularVGAEConfig
 from gsrl.gae.molecular_data import MolecularFeaturizer, collate_molecules
 from gsrl.gae.molecular_model import MolecularVGAE, gaussian_kl, reconstruction_loss, upper_pairs
@@ -139,15 +140,59 @@ def test_generation_report_counts_validity_uniqueness_and_novelty() -> None:
     assert report.properties["qed"]["training"]["mean"] == 0.5
 
 
+def _head_objective(model: MolecularVGAE):
+    return lambda z: model.predict_properties(z)[:, 0]
+
+
 def test_latent_optimisation_raises_the_predicted_property_and_leaves_the_model_alone() -> None:
     torch.manual_seed(0)
     model = MolecularVGAE(VOCABULARY.size, 6, 3, hidden=8, latent=4, decoder_width=8, decoder_layers=1, decoder_heads=2,
                           property_hidden=8)
     start = torch.randn(32, 4)
-    optimised = optimise_latents(model, start, steps=50, lr=0.05, prior_weight=0.01)
+    optimised = optimise_latents(_head_objective(model), start, steps=50, lr=0.05, prior_weight=0.01)
     with torch.no_grad():
         assert (model.predict_properties(optimised)[:, 0] > model.predict_properties(start)[:, 0]).float().mean() > 0.9
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_latent_optimisation_keeps_each_code_inside_its_trust_region() -> None:
+    torch.manual_seed(0)
+    model = MolecularVGAE(VOCABULARY.size, 6, 3, hidden=8, latent=4, decoder_width=8, decoder_layers=1, decoder_heads=2,
+                          property_hidden=8)
+    start = torch.randn(32, 4)
+    free = optimise_latents(_head_objective(model), start, steps=100, lr=0.1, prior_weight=0.0)
+    bounded = optimise_latents(_head_objective(model), start, steps=100, lr=0.1, prior_weight=0.0, trust_radius=0.5)
+    assert (free - start).norm(dim=1).min() > 0.5  # without the ball the codes would leave it
+    assert (bounded - start).norm(dim=1).max() <= 0.5 + 1e-5
+    assert (bounded - start).norm(dim=1).min() == pytest.approx(0.5, abs=1e-4)  # the ascent pushes to the boundary
+    with torch.no_grad():
+        assert (model.predict_properties(bounded)[:, 0] > model.predict_properties(start)[:, 0]).all()
+
+
+def test_fitting_codes_are_prior_samples_and_displacements_within_the_trust_radius() -> None:
+    codes = fitting_codes(1001, 8, 2.0, torch.Generator().manual_seed(0))
+    assert codes.shape == (1001, 8)
+    prior, displaced = codes[:501], codes[501:]
+    assert torch.allclose((displaced - prior[:500]).norm(dim=1).max(), torch.tensor(2.0), atol=0.05)
+    assert (displaced - prior[:500]).norm(dim=1).max() <= 2.0 + 1e-5
+    assert prior.mean().abs() < 0.1 and (prior.std() - 1).abs() < 0.05
+    assert fitting_codes(10, 8, None, torch.Generator().manual_seed(0)).shape == (10, 8)
+
+
+def test_decoded_property_head_learns_a_known_function_and_its_ascent_climbs_it() -> None:
+    generator = torch.Generator().manual_seed(0)
+    codes = torch.randn(4000, 4, generator=generator)
+    target = torch.tensor([1.0, -1.0, 0.0, 0.0])
+    values = torch.sigmoid(codes @ target)  # a bounded score, like QED
+    head = fit_decoded_property_head(codes, values, hidden=32, epochs=20, seed=0)
+    fresh = torch.randn(500, 4, generator=generator)
+    assert (head(fresh) - torch.sigmoid(fresh @ target)).abs().mean() < 0.03
+    assert all(not p.requires_grad for p in head.parameters())  # fitted once, then only a function of z
+    optimised = optimise_latents(head, fresh, steps=100, lr=0.05, prior_weight=0.0, trust_radius=1.0)
+    gained = torch.sigmoid(optimised @ target) - torch.sigmoid(fresh @ target)
+    assert (gained > 0).float().mean() > 0.95
+    direction = torch.nn.functional.normalize(optimised - fresh, dim=1) @ (target / target.norm())
+    assert direction.mean() > 0.7  # the codes moved along the function's gradient (a random direction: 0)
 
 
 def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: Path, cache_dir: Path) -> None:
@@ -158,7 +203,8 @@ def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: 
 
     overrides = [f"data_root={data_root}", f"cache_dir={cache_dir}", f"output_dir={tmp_path}", "corpus.shard_size=150",
                  "corpus.max_shards=2", "corpus.holdout_max_shards=1", "epochs=2", "picture_every=1", "samples=40",
-                 "check_samples=20", "optimisation.starts=10", "optimisation.steps=5", "workers=2", "threads=1",
+                 "check_samples=20", "optimisation.starts=10", "optimisation.steps=5",
+                 "optimisation.decoded_head_codes=200", "optimisation.decoded_head_epochs=2", "workers=2", "threads=1",
                  "max_failures=0", "hidden=16", "latent=8", "decoder_width=16", "decoder_layers=1"]
     config = Path(__file__).resolve().parent.parent / "configs" / "gae" / "molecules-zinc.yaml"
     try:
@@ -172,8 +218,15 @@ def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: 
     assert saved["epochs"] == 2 and saved["corpus"]["train"]["molecules"] == 300
     assert saved["generation"]["validity"] == 1.0 and saved["generation"]["samples"] == 40
     assert set(saved["property_head_r2_holdout"]) == {"qed", "logp", "sas"}
-    assert saved["latent_optimisation"]["valid_optimised"] == 10
-    assert 1 <= saved["latent_optimisation"]["unique_optimised"] <= 10
+    optimisation = saved["latent_optimisation"]
+    assert optimisation["valid_random_prior"] == 10 and 1 <= optimisation["unique_random_prior"] <= 10
+    for objective in ("property_head", "decoded_qed_head"):
+        assert optimisation[objective]["valid_optimised"] == 10
+        assert 1 <= optimisation[objective]["unique_optimised"] <= 10
+        assert 0 <= optimisation[objective]["qed_norm_matched_control_mean"] <= 1
+    assert optimisation["decoded_qed_head"]["fitting_codes"] == 200
+    assert 1 <= optimisation["sas_random_prior_mean"] <= 10
     pictures = {p.name for p in (run / "pictures").iterdir()}
-    assert {"vgae-prior_samples-0001.png", "vgae-latent_qed-0002.png", "final-optimised-0002.png"} <= pictures
+    assert {"vgae-prior_samples-0001.png", "vgae-latent_qed-0002.png", "final-optimised-0002.png",
+            "final-optimised_decoded_qed_head-0002.png"} <= pictures
     assert "validity 100.0%" in result.output

@@ -19,10 +19,10 @@ from scipy.stats import wasserstein_distance
 from torch import Tensor
 
 from gsrl.gae.molecular_data import PROPERTIES, molecular_properties
-from gsrl.gae.molecular_model import MolecularVGAE, upper_pairs
+from gsrl.gae.molecular_model import upper_pairs
 from gsrl.gae.molecules import AtomVocabulary, canonical_smiles, to_molecule
 
-__all__ = ["GenerationReport", "decode_raw", "decode_valence_aware", "evaluate_samples", "optimise_latents"]
+__all__ = ["GenerationReport", "decode_raw", "decode_valence_aware", "evaluate_samples"]
 
 
 def decode_raw(atom_logits: Tensor, bond_logits: Tensor, vocabulary: AtomVocabulary) -> list[Chem.Mol | None]:
@@ -151,16 +151,3 @@ def evaluate_samples(raw: list[Chem.Mol | None], decoded: list[Chem.Mol | None],
         properties=properties,
         unique_smiles=list(unique),
     )
-
-
-def optimise_latents(model: MolecularVGAE, start: Tensor, steps: int, lr: float, prior_weight: float,
-                     property_index: int = 0) -> Tensor:
-    """Gradient ascent on the predicted property from ``start`` (Adam), with a Gaussian-prior penalty
-    ``prior_weight · ‖z‖² / 2`` so the codes stay where the decoder was trained."""
-    z = start.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([z], lr=lr)
-    for _ in range(steps):
-        objective = model.predict_properties(z)[:, property_index] - prior_weight * 0.5 * z.pow(2).sum(-1)
-        (z.grad,) = torch.autograd.grad(-objective.sum(), z)  # the model's own gradients stay untouched
-        optimizer.step()
-    return z.detach()
