@@ -144,11 +144,15 @@ def _head_objective(model: MolecularVGAE):
     return lambda z: model.predict_properties(z)[:, 0]
 
 
-def test_latent_optimisation_raises_the_predicted_property_and_leaves_the_model_alone() -> None:
+def _tiny_model_and_starts() -> tuple[MolecularVGAE, torch.Tensor]:
     torch.manual_seed(0)
     model = MolecularVGAE(VOCABULARY.size, 6, 3, hidden=8, latent=4, decoder_width=8, decoder_layers=1, decoder_heads=2,
                           property_hidden=8)
-    start = torch.randn(32, 4)
+    return model, torch.randn(32, 4)
+
+
+def test_latent_optimisation_raises_the_predicted_property_and_leaves_the_model_alone() -> None:
+    model, start = _tiny_model_and_starts()
     optimised = optimise_latents(_head_objective(model), start, steps=50, lr=0.05, prior_weight=0.01)
     with torch.no_grad():
         assert (model.predict_properties(optimised)[:, 0] > model.predict_properties(start)[:, 0]).float().mean() > 0.9
@@ -156,10 +160,7 @@ def test_latent_optimisation_raises_the_predicted_property_and_leaves_the_model_
 
 
 def test_latent_optimisation_keeps_each_code_inside_its_trust_region() -> None:
-    torch.manual_seed(0)
-    model = MolecularVGAE(VOCABULARY.size, 6, 3, hidden=8, latent=4, decoder_width=8, decoder_layers=1, decoder_heads=2,
-                          property_hidden=8)
-    start = torch.randn(32, 4)
+    model, start = _tiny_model_and_starts()
     free = optimise_latents(_head_objective(model), start, steps=100, lr=0.1, prior_weight=0.0)
     bounded = optimise_latents(_head_objective(model), start, steps=100, lr=0.1, prior_weight=0.0, trust_radius=0.5)
     assert (free - start).norm(dim=1).min() > 0.5  # without the ball the codes would leave it
