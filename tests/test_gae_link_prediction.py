@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import multiprocessing
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from torch_geometric.data import Data
 from gsrl.checkpoint import RunDirectoryExists
 from gsrl.config import ConfigError, load_config
 from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
-from gsrl.gae.datasets import load_graph
+from gsrl.gae.datasets import GraphSource, load_graph
 from gsrl.gae.models import build_autoencoder
 from gsrl.gae.split import split_links
 from gsrl.gae.train import dense_reconstruction_loss, train_link_predictor
@@ -52,6 +54,51 @@ def test_unknown_or_missing_graph_is_named(tmp_path: Path, cache_dir: Path) -> N
         load_graph("pubmed", tmp_path, cache_dir)
     with pytest.raises(FileNotFoundError, match="ind.cora.x"):
         load_graph("cora", tmp_path, cache_dir)
+
+
+def _graph_fingerprint(arguments: tuple[Path, Path]) -> tuple[int, int, float]:
+    data = load_graph("cora", *arguments)
+    return data.num_nodes, data.edge_index.size(1), float(data.x.sum())
+
+
+def test_concurrent_first_loads_build_one_complete_cache_entry(data_root: Path, tmp_path: Path) -> None:
+    """A sweep's tasks all load the graph at once into an empty cache; none may read a half-written file."""
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        fingerprints = pool.map(_graph_fingerprint, [(data_root, tmp_path)] * 3)
+    assert fingerprints == [(2708, 10556, fingerprints[0][2])] * 3
+    assert [entry.name.split("-")[0] for entry in (tmp_path / "graphs").iterdir()] == ["cora"]
+
+
+def test_no_reader_ever_sees_a_cache_entry_before_pyg_has_processed_it(data_root: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    read = GraphSource.read
+
+    def read_checking_visible_entries(source: GraphSource, root: Path) -> Data:
+        visible = [entry for entry in (tmp_path / "graphs").iterdir() if not entry.name.startswith(".")]
+        assert all(any((entry / source.pyg_name / "processed").glob("data*.pt")) for entry in visible), visible
+        return read(source, root)
+
+    monkeypatch.setattr(GraphSource, "read", read_checking_visible_entries)
+    assert load_graph("cora", data_root, tmp_path).num_nodes == 2708
+
+
+def test_a_cache_entry_built_meanwhile_by_another_process_is_kept(data_root: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = load_graph("cora", data_root, tmp_path / "reference")
+    (entry,) = (tmp_path / "reference" / "graphs").iterdir()
+    read = GraphSource.read
+
+    def another_process_finishes_first(source: GraphSource, root: Path) -> Data:
+        if Path(root).name.startswith("."):  # our private folder: the rival's entry lands before our rename
+            target = tmp_path / "shared" / "graphs" / entry.name
+            if not target.exists():
+                shutil.copytree(entry, target)
+        return read(source, root)
+
+    monkeypatch.setattr(GraphSource, "read", another_process_finishes_first)
+    data = load_graph("cora", data_root, tmp_path / "shared")
+    assert torch.equal(data.edge_index, reference.edge_index) and torch.equal(data.x, reference.x)
+    assert [path.name for path in (tmp_path / "shared" / "graphs").iterdir()] == [entry.name]
 
 
 def test_split_partitions_the_edges_85_5_10_and_depends_only_on_the_seed(cora: Data) -> None:

@@ -2,13 +2,17 @@
 
 The raw files under the data root are copied into a cache folder keyed by their sha256, laid out
 the way ``Planetoid`` / ``Amazon`` expect, so PyG processes them once and never tries a download;
-a changed raw file gets a fresh cache entry instead of a stale processed graph.
+a changed raw file gets a fresh cache entry instead of a stale processed graph. The entry is built in
+a private folder and renamed into place, because a sweep's Ray tasks load the same graph at once and
+PyG writes its processed file non-atomically (a concurrent reader saw a truncated file).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +59,26 @@ GRAPH_DATASETS: dict[str, GraphSource] = {
 }
 
 
+def _build_cache_entry(source: GraphSource, raw_files: list[Path], root: Path) -> None:
+    """Copy the raw files and let PyG process them in a private folder, then rename it to ``root``;
+    when another process got there first, its (complete) entry is kept and ours is dropped."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        raw_dir = private / source.pyg_name / "raw"
+        raw_dir.mkdir(parents=True)
+        for path in raw_files:
+            shutil.copyfile(path, raw_dir / path.name)
+        source.read(private)
+        try:
+            os.rename(private, root)
+        except OSError:  # the entry appeared meanwhile (rename onto a non-empty folder fails)
+            if not root.is_dir():
+                raise
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
 def load_graph(name: str, data_root: Path, cache_dir: Path) -> Data:
     """The graph ``name`` as an undirected ``Data`` without self-loops (``x``, ``edge_index``, ``y``)."""
     if name not in GRAPH_DATASETS:
@@ -66,11 +90,8 @@ def load_graph(name: str, data_root: Path, cache_dir: Path) -> Data:
         raise FileNotFoundError(f"{name}: missing raw file(s) {', '.join(missing)} (data root {data_root})")
     key = hashlib.sha256("".join(file_sha256(path) for path in raw_files).encode()).hexdigest()[:16]
     root = Path(cache_dir) / "graphs" / f"{name}-{key}"
-    raw_dir = root / source.pyg_name / "raw"
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    for path in raw_files:
-        if not (raw_dir / path.name).is_file():
-            shutil.copyfile(path, raw_dir / path.name)
+    if not root.is_dir():
+        _build_cache_entry(source, raw_files, root)
     data = source.read(root)
     edge_index, _ = remove_self_loops(data.edge_index)
     return Data(x=data.x, edge_index=to_undirected(edge_index, num_nodes=data.num_nodes), y=data.y,
