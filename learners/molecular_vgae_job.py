@@ -34,7 +34,7 @@ from gsrl.config import config_from_dict
 from gsrl.data.corpora import CorpusCache, CorpusManifest, manifest_from_dict
 from gsrl.data.datasets import resolve_data_root
 from gsrl.gae.generation import decode_raw, decode_valence_aware, evaluate_samples
-from gsrl.gae.latent_optimisation import fit_decoded_property_head, fitting_codes, optimise_latents
+from gsrl.gae.latent_optimisation import fitting_codes, optimise_latents, refit_on_ascents
 from gsrl.gae.molecular_config import MolecularVGAEConfig, OptimisationConfig
 from gsrl.gae.molecular_data import PROPERTIES, MolecularCorpus, MolecularFeaturizer, collate_molecules, \
     load_molecular_shards, molecular_properties
@@ -220,11 +220,21 @@ def generation_report(cfg: MolecularVGAEConfig, model: MolecularVGAE, training: 
     fitting: dict[str, float] = {}
     if settings.decoded_head_codes:
         started = time.perf_counter()
+
+        def decoded_qed(z: torch.Tensor) -> torch.Tensor:
+            return torch.tensor([_qed(m) for m in sample_molecules(model, vocabulary, z, raw=False)[1]])
+
+        def ascend(head: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+            return optimise_latents(head, z, settings.steps, settings.lr, settings.prior_weight, settings.trust_radius)
+
         codes = fitting_codes(settings.decoded_head_codes, cfg.latent, settings.trust_radius, generator)
-        qed = torch.tensor([_qed(m) for m in sample_molecules(model, vocabulary, codes, raw=False)[1]])
-        objectives["decoded_qed_head"] = fit_decoded_property_head(
-            codes[~qed.isnan()], qed[~qed.isnan()], epochs=settings.decoded_head_epochs, seed=cfg.seed)
-        fitting = {"fitting_codes": len(codes), "fit_seconds": time.perf_counter() - started}
+        round_starts = [torch.randn(settings.starts, cfg.latent, generator=generator)
+                        for _ in range(settings.decoded_head_rounds)]
+        objectives["decoded_qed_head"], rounds = refit_on_ascents(
+            codes, decoded_qed(codes), decoded_qed, round_starts, ascend, settings.decoded_head_epochs, cfg.seed)
+        fitting = {"fitting_codes": len(codes) + sum(r.codes for r in rounds),
+                   "refit_rounds": [{**dataclasses.asdict(r), "overestimate": r.overestimate} for r in rounds],
+                   "fit_seconds": time.perf_counter() - started}
     ascents = {name: _ascent(model, vocabulary, objective, start, qed_before, settings)
                for name, objective in objectives.items()}
     if fitting:

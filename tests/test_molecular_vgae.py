@@ -13,7 +13,8 @@ import torch
 from rdkit import Chem
 
 from gsrl.gae.generation import decode_raw, decode_valence_aware, evaluate_samples
-from gsrl.gae.latent_optimisation import fit_decoded_property_head, fitting_codes, optimise_latents
+from gsrl.gae.latent_optimisation import (fit_decoded_property_head, fitting_codes, optimise_latents,
+                                          refit_on_ascents)
 from gsrl.gae.molecular_config import MolecularVGAEConfig
 from gsrl.gae.molecular_data import MolecularFeaturizer, collate_molecules
 from gsrl.gae.molecular_model import MolecularVGAE, gaussian_kl, reconstruction_loss, upper_pairs
@@ -196,6 +197,33 @@ def test_decoded_property_head_learns_a_known_function_and_its_ascent_climbs_it(
     assert direction.mean() > 0.7  # the codes moved along the function's gradient (a random direction: 0)
 
 
+def test_refitting_on_labelled_ascent_end_points_corrects_the_heads_overestimate() -> None:
+    """A bump at (2, 0); fitted only near the origin, where the score still rises, the head extrapolates the
+    rise, and its ascent overshoots the bump. Labelled end points teach it the fall beyond."""
+    peak = torch.tensor([2.0, 0.0])
+
+    def score(z: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-(z - peak).pow(2).sum(-1) / 2)
+
+    generator = torch.Generator().manual_seed(0)
+    codes = 0.5 * torch.randn(2000, 2, generator=generator)
+    values = score(codes)
+    values[:10] = float("nan")  # codes that decode to nothing are left out of the fit
+
+    def ascend(head: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+        return optimise_latents(head, z, steps=150, lr=0.05, prior_weight=0.0, trust_radius=4.0)
+
+    starts = [0.5 * torch.randn(300, 2, generator=generator) for _ in range(3)]
+    head, rounds = refit_on_ascents(codes, values, score, starts, ascend, epochs=20, seed=0)
+    assert [r.codes for r in rounds] == [300, 300, 300]
+    assert rounds[0].overestimate > 0.3  # the head fitted near the origin promises far more than the bump gives
+    assert abs(rounds[-1].overestimate) < 0.5 * rounds[0].overestimate
+    assert rounds[-1].value_mean > rounds[0].value_mean
+    fresh = 0.5 * torch.randn(300, 2, generator=generator)
+    first_head = fit_decoded_property_head(codes, values, epochs=20, seed=0)
+    assert score(ascend(head, fresh)).mean() > score(ascend(first_head, fresh)).mean() + 0.1
+
+
 def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: Path, cache_dir: Path) -> None:
     ray = pytest.importorskip("ray")
     from click.testing import CliRunner
@@ -205,7 +233,8 @@ def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: 
     overrides = [f"data_root={data_root}", f"cache_dir={cache_dir}", f"output_dir={tmp_path}", "corpus.shard_size=150",
                  "corpus.max_shards=2", "corpus.holdout_max_shards=1", "epochs=2", "picture_every=1", "samples=40",
                  "check_samples=20", "optimisation.starts=10", "optimisation.steps=5",
-                 "optimisation.decoded_head_codes=200", "optimisation.decoded_head_epochs=2", "workers=2", "threads=1",
+                 "optimisation.decoded_head_codes=200", "optimisation.decoded_head_epochs=2",
+                 "optimisation.decoded_head_rounds=1", "workers=2", "threads=1",
                  "max_failures=0", "hidden=16", "latent=8", "decoder_width=16", "decoder_layers=1"]
     config = Path(__file__).resolve().parent.parent / "configs" / "gae" / "molecules-zinc.yaml"
     try:
@@ -225,7 +254,9 @@ def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: 
         assert optimisation[objective]["valid_optimised"] == 10
         assert 1 <= optimisation[objective]["unique_optimised"] <= 10
         assert 0 <= optimisation[objective]["qed_norm_matched_control_mean"] <= 1
-    assert optimisation["decoded_qed_head"]["fitting_codes"] == 200
+    assert optimisation["decoded_qed_head"]["fitting_codes"] == 210  # 200 decoded codes, 10 refit end points
+    (refit,) = optimisation["decoded_qed_head"]["refit_rounds"]
+    assert refit["codes"] == 10 and 0 <= refit["value_mean"] <= 1
     assert 1 <= optimisation["sas_random_prior_mean"] <= 10
     pictures = {p.name for p in (run / "pictures").iterdir()}
     assert {"vgae-prior_samples-0001.png", "vgae-latent_qed-0002.png", "final-optimised-0002.png",

@@ -6,16 +6,20 @@ decoded molecules have QED 0.20, and its predictions there correlate 0.11 with t
 decoded-property head is fitted instead on codes drawn where the ascent goes (prior samples, and prior
 samples displaced within the trust radius), each labelled with the property of the molecule it decodes
 to: the very function the optimisation is meant to raise (correlation 0.34 on fresh prior samples).
+Fitted on those codes alone it still overrates the codes its own ascent reaches (on MOSES it predicted
+QED 1.10 for codes whose molecules had 0.48), so it can be refitted in rounds on the labelled end points
+of its ascents, as model-based optimisation does with each batch it queries.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["fit_decoded_property_head", "fitting_codes", "optimise_latents"]
+__all__ = ["RefitRound", "fit_decoded_property_head", "fitting_codes", "optimise_latents", "refit_on_ascents"]
 
 
 def optimise_latents(objective: Callable[[Tensor], Tensor], start: Tensor, steps: int, lr: float,
@@ -58,7 +62,10 @@ def fitting_codes(count: int, latent: int, trust_radius: float | None, generator
 def fit_decoded_property_head(codes: Tensor, values: Tensor, hidden: int = 256, epochs: int = 60,
                               batch_size: int = 256, lr: float = 1e-3, seed: int = 0) -> nn.Module:
     """An MLP ``latent → 1`` fitted by least squares to ``values`` (the property of each code's decoded
-    molecule); call it on codes ``[B, latent]`` and read ``[B]``."""
+    molecule; NaN, for a code that decodes to no molecule, is left out); call it on codes ``[B, latent]``
+    and read ``[B]``."""
+    known = ~values.isnan()
+    codes, values = codes[known], values[known]
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():  # the initialisation from `seed`, leaving the global stream as it was
         torch.manual_seed(seed)
@@ -74,3 +81,35 @@ def fit_decoded_property_head(codes: Tensor, values: Tensor, hidden: int = 256, 
             loss.backward()
             optimizer.step()
     return head.eval().requires_grad_(False)
+
+
+@dataclass
+class RefitRound:
+    """Where one round's ascent ended, as the head that drove it saw it and as labelled."""
+
+    codes: int  # ascents labelled and added to the fitting set
+    value_mean: float  # the label (decoded molecule's property), mean over codes that decode
+    predicted_mean: float  # what the head that drove the ascent predicted there
+
+    @property
+    def overestimate(self) -> float:
+        return self.predicted_mean - self.value_mean
+
+
+def refit_on_ascents(codes: Tensor, values: Tensor, label: Callable[[Tensor], Tensor], starts: list[Tensor],
+                     ascend: Callable[[nn.Module, Tensor], Tensor], epochs: int = 60, seed: int = 0,
+                     ) -> tuple[nn.Module, list[RefitRound]]:
+    """Fit the head on (``codes``, ``values``); then, for each batch in ``starts``, ``ascend`` the current head
+    from it, ``label`` the end points (decode them and score the molecules), add them to the fitting set and
+    refit. Returns the last head and what each round found."""
+    head = fit_decoded_property_head(codes, values, epochs=epochs, seed=seed)
+    rounds = []
+    for batch in starts:
+        ended = ascend(head, batch)
+        labels = label(ended)
+        with torch.no_grad():
+            predicted = head(ended)
+        rounds.append(RefitRound(len(ended), float(labels.nanmean()), float(predicted.mean())))
+        codes, values = torch.cat([codes, ended]), torch.cat([values, labels])
+        head = fit_decoded_property_head(codes, values, epochs=epochs, seed=seed)
+    return head, rounds

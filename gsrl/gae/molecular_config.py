@@ -42,6 +42,9 @@ class OptimisationConfig:
     trust_radius: float | None = 6.0
     decoded_head_codes: int = 15_000  # prior codes decoded to fit the decoded-QED head; 0 skips that ascent
     decoded_head_epochs: int = 60
+    # Rounds of refitting the decoded-QED head on where its ascent ends: each ascends from `starts` fresh
+    # prior samples, decodes the end points and adds them, labelled with their QED, to the fitting codes.
+    decoded_head_rounds: int = 0
 
 
 @dataclass
@@ -99,6 +102,7 @@ class MolecularVGAEConfig:
              "optimisation.trust_radius must be > 0 (or null: unbounded)"),
             (self.optimisation.decoded_head_codes >= 0 and self.optimisation.decoded_head_epochs >= 1,
              "optimisation.decoded_head_codes must be >= 0 and optimisation.decoded_head_epochs >= 1"),
+            (self.optimisation.decoded_head_rounds >= 0, "optimisation.decoded_head_rounds must be >= 0"),
             (all(len(t) == 2 and isinstance(t[0], str) and isinstance(t[1], int) for t in self.atom_tokens),
              "atom_tokens: each entry is [element symbol, formal charge]"),
             (len({tuple(t) for t in self.atom_tokens}) == len(self.atom_tokens), "atom_tokens: entries repeat"),
