@@ -231,7 +231,8 @@ def generation_report(cfg: MolecularVGAEConfig, model: MolecularVGAE, training: 
         round_starts = [torch.randn(settings.starts, cfg.latent, generator=generator)
                         for _ in range(settings.decoded_head_rounds)]
         objectives["decoded_qed_head"], rounds = refit_on_ascents(
-            codes, decoded_qed(codes), decoded_qed, round_starts, ascend, settings.decoded_head_epochs, cfg.seed)
+            codes, decoded_qed(codes), decoded_qed, round_starts, ascend, settings.decoded_head_members,
+            settings.decoded_head_epochs, cfg.seed)
         fitting = {"fitting_codes": len(codes) + sum(r.codes for r in rounds),
                    "refit_rounds": [{**dataclasses.asdict(r), "overestimate": r.overestimate} for r in rounds],
                    "fit_seconds": time.perf_counter() - started}

@@ -13,8 +13,8 @@ import torch
 from rdkit import Chem
 
 from gsrl.gae.generation import decode_raw, decode_valence_aware, evaluate_samples
-from gsrl.gae.latent_optimisation import (fit_decoded_property_head, fitting_codes, optimise_latents,
-                                          refit_on_ascents)
+from gsrl.gae.latent_optimisation import (fit_decoded_property_ensemble, fit_decoded_property_head, fitting_codes,
+                                          optimise_latents, refit_on_ascents)
 from gsrl.gae.molecular_config import MolecularVGAEConfig
 from gsrl.gae.molecular_data import MolecularFeaturizer, collate_molecules
 from gsrl.gae.molecular_model import MolecularVGAE, gaussian_kl, reconstruction_loss, upper_pairs
@@ -197,6 +197,23 @@ def test_decoded_property_head_learns_a_known_function_and_its_ascent_climbs_it(
     assert direction.mean() > 0.7  # the codes moved along the function's gradient (a random direction: 0)
 
 
+def test_pessimistic_ensemble_predicts_its_members_mean_less_their_spread_which_grows_off_the_data() -> None:
+    generator = torch.Generator().manual_seed(0)
+    codes = torch.randn(2000, 4, generator=generator)
+    values = torch.sigmoid(codes[:, 0] - codes[:, 1])
+    ensemble = fit_decoded_property_ensemble(codes, values, members=3, epochs=5, seed=4)
+    members = [fit_decoded_property_head(codes, values, epochs=5, seed=4 + k) for k in range(3)]
+    near = torch.randn(200, 4, generator=generator)  # codes like the fitted ones
+    far = 8 * near
+    for where in (near, far):
+        stacked = torch.stack([member(where) for member in members])
+        assert torch.allclose(ensemble(where), stacked.mean(0) - stacked.std(0))
+    spread = [torch.stack([member(where) for member in members]).std(0).mean() for where in (near, far)]
+    assert spread[1] > 3 * spread[0]
+    single = fit_decoded_property_ensemble(codes, values, members=1, epochs=5, seed=4)
+    assert torch.equal(single(near), members[0](near))
+
+
 def test_refitting_on_labelled_ascent_end_points_corrects_the_heads_overestimate() -> None:
     """A bump at (2, 0); fitted only near the origin, where the score still rises, the head extrapolates the
     rise, and its ascent overshoots the bump. Labelled end points teach it the fall beyond."""
@@ -234,7 +251,7 @@ def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: 
                  "corpus.max_shards=2", "corpus.holdout_max_shards=1", "epochs=2", "picture_every=1", "samples=40",
                  "check_samples=20", "optimisation.starts=10", "optimisation.steps=5",
                  "optimisation.decoded_head_codes=200", "optimisation.decoded_head_epochs=2",
-                 "optimisation.decoded_head_rounds=1", "workers=2", "threads=1",
+                 "optimisation.decoded_head_rounds=1", "optimisation.decoded_head_members=2", "workers=2", "threads=1",
                  "max_failures=0", "hidden=16", "latent=8", "decoder_width=16", "decoder_layers=1"]
     config = Path(__file__).resolve().parent.parent / "configs" / "gae" / "molecules-zinc.yaml"
     try:
