@@ -46,9 +46,9 @@ class OptimisationConfig:
     # prior samples, decodes the end points and adds them, labelled with their QED, to the fitting codes.
     decoded_head_rounds: int = 3
     # Heads in the decoded-QED ensemble, ascended on their mean less their standard deviation (1: one head,
-    # ascended on its prediction). ZINC, 100 epochs, one draw of codes: one head reached QED 0.495 without
-    # rounds and 0.535 / 0.521 with 6 / 10 rounds, still overrating its end points by 0.5 to 0.7; five heads
-    # reached 0.503 without rounds and 0.608 with 3, overrating them by 0.16.
+    # ascended on its prediction). ZINC, 100 epochs (benchmarks/results/vgae-zinc): one head reached QED
+    # 0.498 without rounds and 0.531 with 3, overrating its end points by about 0.5 (with another draw of
+    # codes: 0.535 with 6 rounds, 0.521 with 10); five heads with 3 rounds reached 0.596, overrating by 0.16.
     decoded_head_members: int = 5
 
 
