@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -215,24 +216,21 @@ def generation_report(cfg: MolecularVGAEConfig, model: MolecularVGAE, training: 
     settings = cfg.optimisation
     start = torch.randn(settings.starts, cfg.latent, generator=generator)
     before = sample_molecules(model, vocabulary, start, raw=False)[1]
-    qed_before = torch.tensor([_qed(m) for m in before])
+    qed_before = _qed_of(before)
     objectives = {"property_head": lambda z: model.predict_properties(z)[:, 0]}
     fitting: dict[str, float] = {}
     if settings.decoded_head_codes:
         started = time.perf_counter()
 
         def decoded_qed(z: torch.Tensor) -> torch.Tensor:
-            return torch.tensor([_qed(m) for m in sample_molecules(model, vocabulary, z, raw=False)[1]])
-
-        def ascend(head: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
-            return optimise_latents(head, z, settings.steps, settings.lr, settings.prior_weight, settings.trust_radius)
+            return _qed_of(sample_molecules(model, vocabulary, z, raw=False)[1])
 
         codes = fitting_codes(settings.decoded_head_codes, cfg.latent, settings.trust_radius, generator)
         round_starts = [torch.randn(settings.starts, cfg.latent, generator=generator)
                         for _ in range(settings.decoded_head_rounds)]
         objectives["decoded_qed_head"], rounds = refit_on_ascents(
-            codes, decoded_qed(codes), decoded_qed, round_starts, ascend, settings.decoded_head_members,
-            settings.decoded_head_epochs, cfg.seed)
+            codes, decoded_qed(codes), decoded_qed, round_starts, partial(_optimise, settings=settings),
+            settings.decoded_head_members, settings.decoded_head_epochs, cfg.seed)
         fitting = {"fitting_codes": len(codes) + sum(r.codes for r in rounds),
                    "refit_rounds": [{**dataclasses.asdict(r), "overestimate": r.overestimate} for r in rounds],
                    "fit_seconds": time.perf_counter() - started}
@@ -273,6 +271,17 @@ def _qed(molecule: Chem.Mol | None) -> float:
     return QED.qed(molecule) if molecule is not None else float("nan")  # alone: SAS costs more than QED
 
 
+def _qed_of(molecules: list[Chem.Mol | None]) -> torch.Tensor:
+    return torch.tensor([_qed(m) for m in molecules])
+
+
+def _optimise(objective: Callable[[torch.Tensor], torch.Tensor], start: torch.Tensor,
+              settings: OptimisationConfig) -> torch.Tensor:
+    """The configured ascent (steps, learning rate, prior term, trust radius) from ``start``."""
+    return optimise_latents(objective, start, settings.steps, settings.lr, settings.prior_weight,
+                            settings.trust_radius)
+
+
 def _mean_sas(molecules: list[Chem.Mol | None]) -> float:
     return float(np.mean([molecular_properties(m)[PROPERTIES.index("sas")] for m in molecules if m is not None]))
 
@@ -282,13 +291,12 @@ def _ascent(model: MolecularVGAE, vocabulary: AtomVocabulary, objective: Callabl
             ) -> tuple[dict[str, Any], list[Chem.Mol | None], torch.Tensor]:
     """Ascend ``objective`` from the starts, decode, and compare with the starts and with the norm-matched
     control: (the summary, the decoded molecules, their QED)."""
-    optimised = optimise_latents(objective, start, settings.steps, settings.lr, settings.prior_weight,
-                                 settings.trust_radius)
+    optimised = _optimise(objective, start, settings)
     # The control without the objective: each start moved only radially, to its optimised code's norm. The
     # prior term alone pulls codes inwards, and codes nearer the origin decode to different molecules.
     norm_matched = start * (optimised.norm(dim=-1, keepdim=True) / start.norm(dim=-1, keepdim=True))
     after, control = (sample_molecules(model, vocabulary, z, raw=False)[1] for z in (optimised, norm_matched))
-    qed_after, qed_control = (torch.tensor([_qed(m) for m in molecules]) for molecules in (after, control))
+    qed_after, qed_control = _qed_of(after), _qed_of(control)
     with torch.no_grad():
         predicted_before, predicted_after = objective(start), objective(optimised)
     tracked = ~qed_before.isnan()
