@@ -1,8 +1,9 @@
 """What every data-parallel Ray Train job of gsrl shares (encoder pretraining, the molecular VGAE).
 
 One ``TorchTrainer`` per job (gloo on CPUs, NCCL on GPUs) whose checkpoints live in the run directory,
-so running the same job again resumes from the last finished epoch; rank 0 alone writes TensorBoard
-and checkpoint files, every rank reports each epoch (Ray Train's barrier).
+so running the same job again resumes from the last finished epoch; on the embedded cluster its
+process group listens on loopback only (learners/loopback_rendezvous.py); rank 0 alone writes
+TensorBoard and checkpoint files, every rank reports each epoch (Ray Train's barrier).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from gsrl.data.corpora import CorpusManifest
+from learners.loopback_rendezvous import LoopbackTorchConfig
 
 __all__ = ["copy_outputs", "end_epoch", "fit", "rank_shards", "restored_state", "start_worker", "steps_per_epoch",
            "tensorboard"]
@@ -38,14 +40,18 @@ def steps_per_epoch(manifest: CorpusManifest, world: int, batch_size: int) -> in
 
 
 def fit(loop: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], run_directory: Path, *, workers: int,
-        cpus_per_worker: float, gpus_per_worker: float, max_failures: int) -> ray.train.Result:
-    """Run ``loop`` on ``workers`` Ray Train workers; Ray restarts the group from the last checkpoint on failure."""
+        cpus_per_worker: float, gpus_per_worker: float, max_failures: int, loopback: bool) -> ray.train.Result:
+    """Run ``loop`` on ``workers`` Ray Train workers; Ray restarts the group from the last checkpoint on failure.
+
+    ``loopback``: the cluster is the embedded single-node one, so the process group listens on loopback only.
+    """
     gpu = gpus_per_worker > 0
     resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpu else {})}
+    torch_config = LoopbackTorchConfig if loopback else TorchConfig
     trainer = TorchTrainer(
         loop,
         train_loop_config=loop_config,
-        torch_config=TorchConfig(backend="nccl" if gpu else "gloo"),
+        torch_config=torch_config(backend="nccl" if gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu, resources_per_worker=resources),
         run_config=RunConfig(name="ray-train", storage_path=str(run_directory),
                              checkpoint_config=CheckpointConfig(num_to_keep=3),

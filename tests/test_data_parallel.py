@@ -1,0 +1,61 @@
+"""A data-parallel Ray Train job on the embedded cluster: its process group works and listens on loopback only.
+
+Ray Train's default rendezvous lets rank 0's torch store listen on every interface ('::'); the job's
+sockets are read from inside each worker while the group is up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import ray
+import ray.train
+import torch
+import torch.distributed as dist
+
+from actors.ray_cluster import connect
+from learners.data_parallel import fit
+from learners.loopback_rendezvous import LOOPBACK, loopback_interface
+
+LOOPBACK_ADDRESSES = (LOOPBACK, "::1", "::ffff:127.0.0.1")
+
+
+def _record_sockets(loop_config: dict[str, Any]) -> None:
+    """All-reduce the ranks, then write this worker's listening sockets and rendezvous settings."""
+    rank = ray.train.get_context().get_world_rank()
+    total = torch.tensor([float(rank)])
+    dist.all_reduce(total)
+    listening = [[c.laddr.ip, c.laddr.port] for c in psutil.Process().net_connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN]
+    dist.barrier()  # every rank has read its sockets before rank 0 may close the store
+    record = {"sum_of_ranks": float(total), "listening": listening, "master_port": int(os.environ["MASTER_PORT"]),
+              "gloo_interface": os.environ.get("GLOO_SOCKET_IFNAME")}
+    (Path(loop_config["out"]) / f"rank{rank}.json").write_text(json.dumps(record))
+    ray.train.report({"rank": rank})
+
+
+@pytest.fixture
+def embedded_cluster():
+    assert connect(None), "another test left Ray running"
+    yield
+    ray.shutdown()
+
+
+def test_job_on_the_embedded_cluster_keeps_its_process_group_on_loopback(embedded_cluster, tmp_path):
+    out = tmp_path / "sockets"
+    out.mkdir()
+    fit(_record_sockets, {"out": str(out)}, tmp_path / "run", workers=2, cpus_per_worker=0.5, gpus_per_worker=0,
+        max_failures=0, loopback=True)
+    records = [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert [r["sum_of_ranks"] for r in records] == [1.0, 1.0]  # a working two-rank group
+    assert all(r["gloo_interface"] == loopback_interface() for r in records)
+    rank0 = records[0]
+    # The rendezvous store is rank 0's: it is among the sockets checked, and on loopback like all of them.
+    assert rank0["master_port"] in [port for _, port in rank0["listening"]]
+    exposed = [entry for r in records for entry in r["listening"] if entry[0] not in LOOPBACK_ADDRESSES]
+    assert not exposed, exposed
