@@ -23,8 +23,8 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from gsrl.data.corpora import CorpusManifest
 from learners.loopback_rendezvous import LoopbackTorchConfig
 
-__all__ = ["copy_outputs", "end_epoch", "fit", "rank_shards", "restored_state", "start_worker", "steps_per_epoch",
-           "tensorboard"]
+__all__ = ["copy_outputs", "end_epoch", "fit", "rank_shards", "resume_and_wrap", "start_worker",
+           "steps_per_epoch", "tensorboard"]
 
 
 def rank_shards(shard_count: int, rank: int, world: int) -> list[int]:
@@ -69,13 +69,24 @@ def start_worker(threads: int | None, seed: int) -> tuple[int, int]:
     return context.get_world_rank(), context.get_world_size()
 
 
-def restored_state(file_name: str) -> dict[str, Any] | None:
+def _restored_state(file_name: str) -> dict[str, Any] | None:
     """The state saved in ``file_name`` of the checkpoint this worker resumes from, if any."""
     checkpoint = ray.train.get_checkpoint()
     if not checkpoint:
         return None
     with checkpoint.as_directory() as directory:
         return torch.load(Path(directory) / file_name, weights_only=True)
+
+
+def resume_and_wrap(module: torch.nn.Module, optimizer: torch.optim.Optimizer, state_file: str,
+                    module_key: str) -> tuple[torch.nn.Module, torch.device, int]:
+    """Load ``module`` (saved under ``module_key``) and ``optimizer`` from the checkpoint this worker resumes
+    from, if any, then wrap ``module`` for data parallelism; returns (wrapped module, device, first epoch)."""
+    state = _restored_state(state_file)
+    if state:
+        module.load_state_dict(state[module_key])
+        optimizer.load_state_dict(state["optimizer"])
+    return ray.train.torch.prepare_model(module), ray.train.torch.get_device(), state["epoch"] if state else 0
 
 
 def tensorboard(run_directory: str):

@@ -22,7 +22,6 @@ from typing import Any, Callable
 
 import numpy as np
 import ray
-import ray.train
 import torch
 from rdkit import Chem
 from rdkit.Chem import QED
@@ -43,7 +42,7 @@ from gsrl.gae.molecular_model import MolecularVGAE
 from gsrl.gae.molecules import AtomVocabulary, canonical_smiles
 from gsrl.gae.pictures import latent_projection, molecule_grid, publish
 from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, restored_state, start_worker,
+from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap, start_worker,
                                     steps_per_epoch, tensorboard)
 
 __all__ = ["build_model", "generation_report", "run_molecular_vgae"]
@@ -116,14 +115,7 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
     model.property_mean.copy_(torch.tensor(loop_config["property_mean"]))
     model.property_std.copy_(torch.tensor(loop_config["property_std"]))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    start_epoch = 0
-    state = restored_state(STATE_FILE)
-    if state:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = state["epoch"]
-    parallel = ray.train.torch.prepare_model(model)
-    device = ray.train.torch.get_device()
+    parallel, device, start_epoch = resume_and_wrap(model, optimizer, STATE_FILE, "model")
     corpus = _corpus(loop_config["cache_directory"], manifest, rank_shards(len(manifest.shards), rank, world))
     steps = steps_per_epoch(manifest, world, cfg.batch_size)
     writer = holdout = training_smiles = training_properties = None

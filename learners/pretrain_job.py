@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import ray.train
 import torch
 from torch_geometric.data import Batch
 
@@ -35,7 +34,7 @@ from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.pretraining.registry import make_strategy
 from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, restored_state, start_worker,
+from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap, start_worker,
                                     steps_per_epoch, tensorboard)
 
 log = logging.getLogger(__name__)
@@ -56,14 +55,7 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
         encoder.load_pretrained(cfg.encoder.pretrained)
     strategy = make_strategy(cfg.strategy, encoder, cfg.settings)
     optimizer = torch.optim.Adam(strategy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start_epoch = 0
-    state = restored_state(STATE_FILE)
-    if state:
-        strategy.load_state_dict(state["strategy"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = state["epoch"]
-    model = ray.train.torch.prepare_model(strategy)
-    device = ray.train.torch.get_device()
+    model, device, start_epoch = resume_and_wrap(strategy, optimizer, STATE_FILE, "strategy")
 
     shard_count = len(manifest.shards)
     corpus = load_shards(Path(loop_config["cache_directory"]), rank_shards(shard_count, rank, world))
