@@ -241,24 +241,30 @@ def test_refitting_on_labelled_ascent_end_points_corrects_the_heads_overestimate
     assert score(ascend(head, fresh)).mean() > score(ascend(first_head, fresh)).mean() + 0.1
 
 
-def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: Path, cache_dir: Path) -> None:
+def test_gsrl_gae_molecules_trains_reports_draws_and_resumes(tmp_path: Path, data_root: Path,
+                                                               cache_dir: Path) -> None:
     ray = pytest.importorskip("ray")
     from click.testing import CliRunner
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from gsrl.cli import main
 
     overrides = [f"data_root={data_root}", f"cache_dir={cache_dir}", f"output_dir={tmp_path}", "corpus.shard_size=150",
-                 "corpus.max_shards=2", "corpus.holdout_max_shards=1", "epochs=2", "picture_every=1", "samples=40",
+                 "corpus.max_shards=2", "corpus.holdout_max_shards=1", "picture_every=1", "samples=40",
                  "check_samples=20", "optimisation.starts=10", "optimisation.steps=5",
                  "optimisation.decoded_head_codes=200", "optimisation.decoded_head_epochs=2",
                  "optimisation.decoded_head_rounds=1", "optimisation.decoded_head_members=2", "workers=2", "threads=1",
                  "max_failures=0", "hidden=16", "latent=8", "decoder_width=16", "decoder_layers=1"]
     config = Path(__file__).resolve().parent.parent / "configs" / "gae" / "molecules-zinc.yaml"
-    try:
-        result = CliRunner().invoke(main, ["gae", "molecules", "-c", str(config)] +
-                                    [x for o in overrides for x in ("-o", o)])
-    finally:
-        ray.shutdown()
+
+    def run_for(epochs: int):
+        try:
+            return CliRunner().invoke(main, ["gae", "molecules", "-c", str(config)] +
+                                      [x for o in [*overrides, f"epochs={epochs}"] for x in ("-o", o)])
+        finally:
+            ray.shutdown()
+
+    result = run_for(2)
     assert result.exit_code == 0, result.output + repr(result.exception)
     run = tmp_path / "vgae-zinc"
     saved = json.loads((run / "results.json").read_text())
@@ -279,3 +285,10 @@ def test_gsrl_gae_molecules_trains_reports_and_draws(tmp_path: Path, data_root: 
     assert {"vgae-prior_samples-0001.png", "vgae-latent_qed-0002.png", "final-optimised-0002.png",
             "final-optimised_decoded_qed_head-0002.png"} <= pictures
     assert "validity 100.0%" in result.output
+
+    resumed = run_for(3)  # the same command with one more epoch continues from the epoch-2 checkpoint
+    assert resumed.exit_code == 0, resumed.output + repr(resumed.exception)
+    assert json.loads((run / "results.json").read_text())["epochs"] == 3
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("vgae/loss")] == [1, 2, 3]  # rank 0 alone, and epoch 3 only once
