@@ -215,6 +215,37 @@ def gae_sweep(config_path: str, overrides: tuple[str, ...]) -> None:
     _run_grid(_load(config_path, overrides, LinkSweepConfig), run_sweep)
 
 
+@gae.command(name="select")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for selection.md and selection.json.")
+def gae_select(results: tuple[str, ...], out_dir: str) -> None:
+    """Pick, per dataset and model, the sweep (results.json) with the best mean validation AUC."""
+    from gsrl.checkpoint import atomic_write_json, git_commit
+    from gsrl.gae.selection import IncomparableSweeps, format_selection, select_on_validation
+
+    payloads = {}
+    for path in results:
+        payload = json.loads(Path(path).read_text())
+        label = payload["config"]["name"]
+        if label in payloads:
+            raise click.UsageError(f"{path}: another results file also comes from the sweep named {label!r}")
+        payloads[label] = payload
+    try:
+        selection = select_on_validation(payloads)
+    except IncomparableSweeps as error:
+        raise click.ClickException(str(error)) from error
+    note = (f"Candidates: {', '.join(f'{label} ({path})' for label, path in zip(payloads, results))}. Rule: "
+            f"{selection['rule']}; each job's own epoch was chosen on validation AUC too. Test scores are mean ± std "
+            f"over seeds at that epoch; the selected sweep is in bold.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "selection.json", {**selection, "results_files": list(results), "git_commit": git_commit()})
+    (out / "selection.md").write_text(format_selection(selection, "Link prediction: settings chosen on validation",
+                                                       note))
+    click.echo((out / "selection.md").read_text())
+
+
 @gae.command(name="molecules")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
               help="YAML molecular VGAE config, e.g. configs/gae/molecules-zinc.yaml.")

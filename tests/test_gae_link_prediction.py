@@ -258,3 +258,42 @@ def test_gsrl_gae_sweep_runs_the_grid_on_ray_and_resumes(tmp_path, data_root, ca
     assert rerun["runs"] == saved["runs"]
     assert (saved["jobs_run"], saved["jobs_read_back"], rerun["jobs_run"], rerun["jobs_read_back"]) == (4, 0, 0, 4)
     assert len((tmp_path / "tiny" / "runs.jsonl").read_text().splitlines()) == 4
+
+
+def _sweep_payload(name: str, val_aucs: dict[int, float], dataset: str = "cora", split_size: int = 527) -> dict:
+    """A results.json as a sweep writes it, with one vgae-gcn job per seed (test AUC = validation AUC − 0.01)."""
+    runs = [{"dataset": dataset, "model": "vgae", "conv": "gcn", "seed": seed, "val_auc": auc, "val_ap": auc + 0.005,
+             "test_auc": auc - 0.01, "test_ap": auc - 0.005, "split": {"test_pos": split_size}}
+            for seed, auc in val_aucs.items()]
+    return {"config": {"name": name}, "runs": runs}
+
+
+def test_selection_takes_the_best_mean_validation_auc_and_reports_its_test_scores(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gsrl.cli import main
+
+    files = []
+    for name, aucs in (("narrow", {0: 0.90, 1: 0.93}), ("wide", {0: 0.92, 1: 0.92})):  # means 0.915, 0.92
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps(_sweep_payload(name, aucs)))
+    result = CliRunner().invoke(main, ["gae", "select", *map(str, files), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    cell = json.loads((tmp_path / "out" / "selection.json").read_text())["cells"]["cora"]["vgae-gcn"]
+    assert cell["selected"] == "wide" and cell["published_auc_ap"] == [91.4, 92.6]
+    assert cell["candidates"]["narrow"]["test_auc"]["mean"] == pytest.approx(0.905)
+    assert cell["candidates"]["wide"]["test_ap"]["mean"] == pytest.approx(0.915)
+    assert "| cora | vgae-gcn | **wide** | 92.0 ± 0.0 / 92.5 ± 0.0 | **91.0 ± 0.0 / 91.5 ± 0.0** | 91.4 / 92.6 |" \
+        in (tmp_path / "out" / "selection.md").read_text()
+
+
+def test_selection_refuses_sweeps_with_other_seeds_or_splits() -> None:
+    from gsrl.gae.selection import IncomparableSweeps, select_on_validation
+
+    reference = _sweep_payload("a", {0: 0.9, 1: 0.9})
+    with pytest.raises(IncomparableSweeps, match="cora / vgae-gcn: sweep 'b'"):
+        select_on_validation({"a": reference, "b": _sweep_payload("b", {0: 0.9, 2: 0.9})})
+    with pytest.raises(IncomparableSweeps):
+        select_on_validation({"a": reference, "b": _sweep_payload("b", {0: 0.9, 1: 0.9}, split_size=500)})
+    ties = select_on_validation({"a": reference, "b": _sweep_payload("b", {0: 0.9, 1: 0.9})})
+    assert ties["cells"]["cora"]["vgae-gcn"]["selected"] == "a"  # the first candidate on ties
