@@ -241,9 +241,9 @@ def gae_select(results: tuple[str, ...], out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "selection.json", {**selection, "results_files": list(results), "git_commit": git_commit()})
-    (out / "selection.md").write_text(format_selection(selection, "Link prediction: settings chosen on validation",
-                                                       note))
-    click.echo((out / "selection.md").read_text())
+    markdown = format_selection(selection, "Link prediction: settings chosen on validation", note)
+    (out / "selection.md").write_text(markdown)
+    click.echo(markdown)
 
 
 @gae.command(name="molecules")

@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+# Addresses a socket may listen on and still be reachable from this machine alone.
+LOOPBACK_ADDRESSES = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip `slow` tests unless a marker expression was given (e.g. `-m slow`)."""

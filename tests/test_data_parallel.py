@@ -20,9 +20,9 @@ import torch.distributed as dist
 
 from actors.ray_cluster import connect
 from learners.data_parallel import fit
-from learners.loopback_rendezvous import LOOPBACK, loopback_interface
+from learners.loopback_rendezvous import loopback_interface
 
-LOOPBACK_ADDRESSES = (LOOPBACK, "::1", "::ffff:127.0.0.1")
+from .conftest import LOOPBACK_ADDRESSES
 
 
 def _record_sockets(loop_config: dict[str, Any]) -> None:

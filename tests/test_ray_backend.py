@@ -24,6 +24,8 @@ from gsrl.data.episodes import EpisodeSampler, EpisodeSpec, derive_rng
 from gsrl.runtime import build_model, load_dataset
 from learners.meta_learner import MetaLearner
 
+from .conftest import LOOPBACK_ADDRESSES
+
 ITERATIONS = 5
 RAY = ("run.backend=ray", "run.workers=2", "run.threads=1")
 
@@ -77,7 +79,7 @@ def test_embedded_cluster_listens_on_loopback_only(ray_cluster):
     listening = [(p.info["name"], c.laddr.ip, c.laddr.port) for p in ray_processes
                  for c in _listening(p)]
     assert listening, "found no Ray sockets to check"
-    exposed = [entry for entry in listening if entry[1] not in ("127.0.0.1", "::1", "::ffff:127.0.0.1")]
+    exposed = [entry for entry in listening if entry[1] not in LOOPBACK_ADDRESSES]
     assert not exposed, exposed
 
 

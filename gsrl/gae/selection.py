@@ -24,8 +24,9 @@ class IncomparableSweeps(ValueError):
 
 
 def _cell_runs(payload: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(dataset, column) -> that cell's runs in seed order."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for run in payload["runs"]:
+    for run in sorted(payload["runs"], key=lambda r: r["seed"]):
         cells.setdefault((run["dataset"], f"{run['model']}-{run['conv']}"), []).append(run)
     return cells
 
@@ -48,10 +49,9 @@ def select_on_validation(sweeps: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 raise IncomparableSweeps(f"{dataset} / {column}: sweep {label!r} has other seeds or edge splits than "
                                          f"{reference_label!r} ({sorted(_splits(runs))} vs "
                                          f"{sorted(_splits(reference))})")
-        summaries = {label: {score: mean_std([run[score] for run in sorted(runs, key=lambda r: r["seed"])])
-                             for score in SCORES} for label, runs in candidates.items()}
-        selected = max(summaries, key=lambda label: (summaries[label]["val_auc"]["mean"],
-                                                     -list(summaries).index(label)))
+        summaries = {label: {score: mean_std([run[score] for run in runs]) for score in SCORES}
+                     for label, runs in candidates.items()}
+        selected = max(summaries, key=lambda label: summaries[label]["val_auc"]["mean"])  # ties: the first
         cells.setdefault(dataset, {})[column] = {"candidates": summaries, "selected": selected,
                                                  "published_auc_ap": PUBLISHED.get((dataset, column))}
     return {"rule": "per dataset and column, the sweep with the highest mean validation AUC over seeds",
