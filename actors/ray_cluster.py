@@ -15,15 +15,15 @@ import os
 import ray
 from ray._private import ray_constants
 
-from gsrl.config import Config
+from gsrl.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
 
 SINGLE_NODE_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-class ClusterTooSmall(RuntimeError):
-    """The configured actors ask for more CPUs/GPUs than the cluster has."""
+class ClusterTooSmall(ConfigError):
+    """The config asks for more CPUs/GPUs than the cluster has; the CLI reports it like any config error."""
 
 
 def connect(address: str | None) -> bool:
@@ -43,19 +43,27 @@ def connect(address: str | None) -> bool:
     return True
 
 
-def check_capacity(config: Config) -> None:
-    """Fail fast, naming the keys, when the actors can never be placed on this cluster."""
-    settings = config.ray
-    demand = {"CPU": config.run.workers * settings.worker_cpus, "GPU": config.run.workers * settings.worker_gpus}
-    if settings.learner == "actor":
-        demand["CPU"] += settings.learner_cpus
-        demand["GPU"] += settings.learner_gpus
+def require_resources(demand: dict[str, float], keys: str, embedded: bool) -> None:
+    """Fail fast, naming the config ``keys`` behind ``demand``, when the embedded cluster can never place it:
+    Ray would otherwise wait forever for the missing CPUs or GPUs. A real cluster's autoscaler may still add
+    nodes, so there it is only a warning."""
     available = ray.cluster_resources()
     short = {k: (v, available.get(k, 0.0)) for k, v in demand.items() if v > available.get(k, 0.0) + 1e-9}
     if not short:
         return
     described = ", ".join(f"{k}: needs {need:g}, cluster has {have:g}" for k, (need, have) in short.items())
-    message = (f"run.workers × ray.worker_cpus/worker_gpus (+ the learner actor) exceed the cluster ({described})")
-    if settings.address is None:
+    message = f"{keys} exceed the cluster ({described})"
+    if embedded:
         raise ClusterTooSmall(message)
     log.warning("%s; waiting for the autoscaler to add nodes", message)
+
+
+def check_capacity(config: Config) -> None:
+    """The meta-training actors (episode workers, and the learner when it is an actor) fit the cluster."""
+    settings = config.ray
+    demand = {"CPU": config.run.workers * settings.worker_cpus, "GPU": config.run.workers * settings.worker_gpus}
+    if settings.learner == "actor":
+        demand["CPU"] += settings.learner_cpus
+        demand["GPU"] += settings.learner_gpus
+    require_resources(demand, "run.workers × ray.worker_cpus/worker_gpus (+ the learner actor)",
+                      embedded=settings.address is None)

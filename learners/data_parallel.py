@@ -2,7 +2,8 @@
 
 One ``TorchTrainer`` per job (gloo on CPUs, NCCL on GPUs) whose checkpoints live in the run directory,
 so running the same job again resumes from the last finished epoch; on the embedded cluster its
-process group listens on loopback only (learners/loopback_rendezvous.py); rank 0 alone writes
+process group listens on loopback only (learners/loopback_rendezvous.py) and a job the cluster cannot
+place fails at once instead of waiting forever; rank 0 alone writes
 TensorBoard and checkpoint files, every rank reports each epoch (Ray Train's barrier).
 """
 
@@ -20,6 +21,7 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
+from actors.ray_cluster import require_resources
 from gsrl.data.corpora import CorpusManifest
 from learners.loopback_rendezvous import LoopbackTorchConfig
 
@@ -40,14 +42,18 @@ def steps_per_epoch(manifest: CorpusManifest, world: int, batch_size: int) -> in
 
 
 def fit(loop: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], run_directory: Path, *, workers: int,
-        cpus_per_worker: float, gpus_per_worker: float, max_failures: int, loopback: bool) -> ray.train.Result:
+        cpus_per_worker: float, gpus_per_worker: float, max_failures: int,
+        embedded_cluster: bool) -> ray.train.Result:
     """Run ``loop`` on ``workers`` Ray Train workers; Ray restarts the group from the last checkpoint on failure.
 
-    ``loopback``: the cluster is the embedded single-node one, so the process group listens on loopback only.
+    ``embedded_cluster``: the cluster is the single-node one started in-process, so the process group listens
+    on loopback only, and workers it lacks the CPUs or GPUs for raise ClusterTooSmall.
     """
     gpu = gpus_per_worker > 0
     resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpu else {})}
-    torch_config = LoopbackTorchConfig if loopback else TorchConfig
+    require_resources({key: workers * amount for key, amount in resources.items()},
+                      "workers × cpus_per_worker/gpus_per_worker", embedded=embedded_cluster)
+    torch_config = LoopbackTorchConfig if embedded_cluster else TorchConfig
     trainer = TorchTrainer(
         loop,
         train_loop_config=loop_config,

@@ -335,7 +335,7 @@ def run_molecular_vgae(cfg: MolecularVGAEConfig) -> Path:
     started = time.perf_counter()
     result = fit(_train_loop, {**loop_config, "run_directory": str(run_directory)}, run_directory,
                  workers=cfg.workers, cpus_per_worker=cfg.cpus_per_worker, gpus_per_worker=cfg.gpus_per_worker,
-                 max_failures=cfg.max_failures, loopback=cfg.address is None)
+                 max_failures=cfg.max_failures, embedded_cluster=cfg.address is None)
     train_seconds = time.perf_counter() - started
     copy_outputs(result, run_directory, (MODEL_FILE, METADATA_FILE))
     report = ray.get(_report_task.options(num_cpus=cfg.cpus_per_worker, num_gpus=0).remote(

@@ -131,6 +131,7 @@ def run_pretraining(cfg: PretrainConfig) -> Path:
                    "cache_directory": str(cache.directory), "run_directory": str(run_directory),
                    "git_commit": git_commit()}
     result = fit(_train_loop, loop_config, run_directory, workers=cfg.workers, cpus_per_worker=cfg.cpus_per_worker,
-                 gpus_per_worker=cfg.gpus_per_worker, max_failures=cfg.max_failures, loopback=cfg.address is None)
+                 gpus_per_worker=cfg.gpus_per_worker, max_failures=cfg.max_failures,
+                 embedded_cluster=cfg.address is None)
     copy_outputs(result, run_directory, (ENCODER_FILE, METADATA_FILE))
     return run_directory

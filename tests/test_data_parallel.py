@@ -18,7 +18,7 @@ import ray.train
 import torch
 import torch.distributed as dist
 
-from actors.ray_cluster import connect
+from actors.ray_cluster import ClusterTooSmall, connect
 from learners.data_parallel import fit
 from learners.loopback_rendezvous import loopback_interface
 
@@ -50,7 +50,7 @@ def test_job_on_the_embedded_cluster_keeps_its_process_group_on_loopback(embedde
     out = tmp_path / "sockets"
     out.mkdir()
     fit(_record_sockets, {"out": str(out)}, tmp_path / "run", workers=2, cpus_per_worker=0.5, gpus_per_worker=0,
-        max_failures=0, loopback=True)
+        max_failures=0, embedded_cluster=True)
     records = [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["sum_of_ranks"] for r in records] == [1.0, 1.0]  # a working two-rank group
     assert all(r["gloo_interface"] == loopback_interface() for r in records)
@@ -59,3 +59,12 @@ def test_job_on_the_embedded_cluster_keeps_its_process_group_on_loopback(embedde
     assert rank0["master_port"] in [port for _, port in rank0["listening"]]
     exposed = [entry for r in records for entry in r["listening"] if entry[0] not in LOOPBACK_ADDRESSES]
     assert not exposed, exposed
+
+
+def test_job_the_embedded_cluster_cannot_place_fails_at_once_naming_the_keys(embedded_cluster, tmp_path):
+    """Ray Train would retry a worker group it cannot place forever; the job stops before starting one."""
+    missing_gpus = ray.cluster_resources().get("GPU", 0.0) + 1
+    with pytest.raises(ClusterTooSmall, match=r"workers × cpus_per_worker/gpus_per_worker .*GPU: needs"):
+        fit(_record_sockets, {"out": str(tmp_path)}, tmp_path / "run", workers=1, cpus_per_worker=0.5,
+            gpus_per_worker=missing_gpus, max_failures=0, embedded_cluster=True)
+    assert not (tmp_path / "run").exists()

@@ -257,10 +257,10 @@ def test_gsrl_gae_molecules_trains_reports_draws_and_resumes(tmp_path: Path, dat
                  "max_failures=0", "hidden=16", "latent=8", "decoder_width=16", "decoder_layers=1"]
     config = Path(__file__).resolve().parent.parent / "configs" / "gae" / "molecules-zinc.yaml"
 
-    def run_for(epochs: int):
+    def run_for(epochs: int, *extra: str):
         try:
             return CliRunner().invoke(main, ["gae", "molecules", "-c", str(config)] +
-                                      [x for o in [*overrides, f"epochs={epochs}"] for x in ("-o", o)])
+                                      [x for o in [*overrides, f"epochs={epochs}", *extra] for x in ("-o", o)])
         finally:
             ray.shutdown()
 
@@ -292,3 +292,10 @@ def test_gsrl_gae_molecules_trains_reports_draws_and_resumes(tmp_path: Path, dat
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
     events.Reload()
     assert [e.step for e in events.Scalars("vgae/loss")] == [1, 2, 3]  # rank 0 alone, and epoch 3 only once
+
+    # Workers the embedded cluster has no GPU for: a one-line error naming the keys, not a wait for ever.
+    unplaceable = run_for(4, "gpus_per_worker=1", "workers=64")
+    assert unplaceable.exit_code == 1
+    assert "Error: workers × cpus_per_worker/gpus_per_worker exceed the cluster (" in unplaceable.output
+    assert "GPU: needs 64, cluster has" in unplaceable.output
+    assert json.loads((run / "results.json").read_text())["epochs"] == 3

@@ -16,9 +16,9 @@ import ray
 import torch
 
 from actors.episode_worker import EpisodeWorker
-from actors.ray_cluster import connect
+from actors.ray_cluster import ClusterTooSmall, connect
 from actors.ray_worker_group import EpisodeFailed, RayWorkerGroup
-from actors.worker_group import LocalWorkerGroup
+from actors.worker_group import LocalWorkerGroup, make_worker_group
 from envs.task_scheduler import TaskSchedulerEnv
 from gsrl.data.episodes import EpisodeSampler, EpisodeSpec, derive_rng
 from gsrl.runtime import build_model, load_dataset
@@ -196,3 +196,11 @@ def test_learner_actor_gives_the_driver_learner_result(ray_cluster, tiny_config,
     reference_trace, reference_state = local_reference
     assert trace == reference_trace
     assert all(torch.equal(state[k], reference_state[k]) for k in state)
+
+
+def test_workers_the_embedded_cluster_cannot_place_fail_at_once_naming_the_keys(ray_cluster, tiny_config):
+    """Ray would queue actors asking for a GPU the cluster lacks forever; the run stops before creating any."""
+    missing_gpus = ray.cluster_resources().get("GPU", 0.0) + 1
+    config = tiny_config(*RAY, "run.workers=1", f"ray.worker_gpus={missing_gpus}")
+    with pytest.raises(ClusterTooSmall, match=r"run\.workers × ray\.worker_cpus/worker_gpus .*GPU: needs"):
+        make_worker_group(config, dataset=None)
