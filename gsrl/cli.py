@@ -221,8 +221,7 @@ def gae_sweep(config_path: str, overrides: tuple[str, ...]) -> None:
               help="Folder for selection.md and selection.json.")
 def gae_select(results: tuple[str, ...], out_dir: str) -> None:
     """Pick, per dataset and model, the sweep (results.json) with the best mean validation AUC."""
-    from gsrl.checkpoint import atomic_write_json, git_commit
-    from gsrl.gae.selection import IncomparableSweeps, format_selection, select_on_validation
+    from gsrl.gae.selection import IncomparableSweeps, write_selection
 
     payloads = {}
     for path in results:
@@ -232,18 +231,9 @@ def gae_select(results: tuple[str, ...], out_dir: str) -> None:
             raise click.UsageError(f"{path}: another results file also comes from the sweep named {label!r}")
         payloads[label] = payload
     try:
-        selection = select_on_validation(payloads)
+        click.echo(write_selection(payloads, list(results), Path(out_dir)))
     except IncomparableSweeps as error:
         raise click.ClickException(str(error)) from error
-    note = (f"Candidates: {', '.join(f'{label} ({path})' for label, path in zip(payloads, results))}. Rule: "
-            f"{selection['rule']}; each job's own epoch was chosen on validation AUC too. Test scores are mean ± std "
-            f"over seeds at that epoch; the selected sweep is in bold.")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "selection.json", {**selection, "results_files": list(results), "git_commit": git_commit()})
-    markdown = format_selection(selection, "Link prediction: settings chosen on validation", note)
-    (out / "selection.md").write_text(markdown)
-    click.echo(markdown)
 
 
 @gae.command(name="molecules")

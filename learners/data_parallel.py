@@ -3,8 +3,8 @@
 One ``TorchTrainer`` per job (gloo on CPUs, NCCL on GPUs) whose checkpoints live in the run directory,
 so running the same job again resumes from the last finished epoch; on the embedded cluster its
 process group listens on loopback only (learners/loopback_rendezvous.py) and a job the cluster cannot
-place fails at once instead of waiting forever; rank 0 alone writes
-TensorBoard and checkpoint files, every rank reports each epoch (Ray Train's barrier).
+place fails before it featurizes anything (``connect_for``); rank 0 alone writes TensorBoard and
+checkpoint files, every rank reports each epoch (Ray Train's barrier).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import ray
 import ray.train
@@ -21,12 +21,35 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from actors.ray_cluster import require_resources
+from actors.ray_cluster import connect, require_resources
 from gsrl.data.corpora import CorpusManifest
 from learners.loopback_rendezvous import LoopbackTorchConfig
 
-__all__ = ["copy_outputs", "end_epoch", "fit", "rank_shards", "resume_and_wrap", "start_worker",
-           "steps_per_epoch", "tensorboard"]
+__all__ = ["DataParallelJob", "connect_for", "copy_outputs", "end_epoch", "fit", "rank_shards", "resume_and_wrap",
+           "start_worker", "steps_per_epoch", "tensorboard"]
+
+
+class DataParallelJob(Protocol):
+    """The config keys every data-parallel job has (PretrainConfig, MolecularVGAEConfig)."""
+
+    address: str | None
+    workers: int
+    cpus_per_worker: float
+    gpus_per_worker: float
+    max_failures: int
+
+
+def _worker_resources(cpus_per_worker: float, gpus_per_worker: float) -> dict[str, float]:
+    return {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker > 0 else {})}
+
+
+def connect_for(job: DataParallelJob) -> None:
+    """Join or start Ray for ``job``; on the embedded cluster, workers it lacks the CPUs or GPUs for raise
+    ClusterTooSmall here, before the job spends minutes featurizing, rather than Ray Train waiting for ever."""
+    connect(job.address)
+    resources = _worker_resources(job.cpus_per_worker, job.gpus_per_worker)
+    require_resources({key: job.workers * amount for key, amount in resources.items()},
+                      "workers × cpus_per_worker/gpus_per_worker", embedded=job.address is None)
 
 
 def rank_shards(shard_count: int, rank: int, world: int) -> list[int]:
@@ -41,27 +64,22 @@ def steps_per_epoch(manifest: CorpusManifest, world: int, batch_size: int) -> in
     return max(min(per_rank) // batch_size, 1)
 
 
-def fit(loop: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], run_directory: Path, *, workers: int,
-        cpus_per_worker: float, gpus_per_worker: float, max_failures: int,
-        embedded_cluster: bool) -> ray.train.Result:
-    """Run ``loop`` on ``workers`` Ray Train workers; Ray restarts the group from the last checkpoint on failure.
-
-    ``embedded_cluster``: the cluster is the single-node one started in-process, so the process group listens
-    on loopback only, and workers it lacks the CPUs or GPUs for raise ClusterTooSmall.
-    """
-    gpu = gpus_per_worker > 0
-    resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpu else {})}
-    require_resources({key: workers * amount for key, amount in resources.items()},
-                      "workers × cpus_per_worker/gpus_per_worker", embedded=embedded_cluster)
-    torch_config = LoopbackTorchConfig if embedded_cluster else TorchConfig
+def fit(loop: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], run_directory: Path,
+        job: DataParallelJob) -> ray.train.Result:
+    """Run ``loop`` on ``job.workers`` Ray Train workers; Ray restarts the group from the last checkpoint on
+    failure. On the embedded cluster (no ``job.address``; ``connect_for`` checked that it can place the workers)
+    the process group listens on loopback only."""
+    gpu = job.gpus_per_worker > 0
+    resources = _worker_resources(job.cpus_per_worker, job.gpus_per_worker)
+    torch_config = LoopbackTorchConfig if job.address is None else TorchConfig
     trainer = TorchTrainer(
         loop,
         train_loop_config=loop_config,
         torch_config=torch_config(backend="nccl" if gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu, resources_per_worker=resources),
+        scaling_config=ScalingConfig(num_workers=job.workers, use_gpu=gpu, resources_per_worker=resources),
         run_config=RunConfig(name="ray-train", storage_path=str(run_directory),
                              checkpoint_config=CheckpointConfig(num_to_keep=3),
-                             failure_config=FailureConfig(max_failures=max_failures)),
+                             failure_config=FailureConfig(max_failures=job.max_failures)),
     )
     return trainer.fit()
 

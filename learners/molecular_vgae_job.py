@@ -28,7 +28,6 @@ from rdkit.Chem import QED
 from sklearn.metrics import r2_score
 
 from actors.corpus_featurizer import build_corpus
-from actors.ray_cluster import connect
 from gsrl.checkpoint import atomic_write_json, git_commit
 from gsrl.config import config_from_dict
 from gsrl.data.corpora import CorpusCache, CorpusManifest, manifest_from_dict
@@ -42,8 +41,8 @@ from gsrl.gae.molecular_model import MolecularVGAE
 from gsrl.gae.molecules import AtomVocabulary, canonical_smiles
 from gsrl.gae.pictures import latent_projection, molecule_grid, publish
 from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap, start_worker,
-                                    steps_per_epoch, tensorboard)
+from learners.data_parallel import (connect_for, copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap,
+                                    start_worker, steps_per_epoch, tensorboard)
 
 __all__ = ["build_model", "generation_report", "run_molecular_vgae"]
 
@@ -328,14 +327,12 @@ def _report_task(loop_config: dict[str, Any], run_directory: str) -> dict[str, A
 
 def run_molecular_vgae(cfg: MolecularVGAEConfig) -> Path:
     """Featurize, train (resuming a previous run of the same name), report; returns the run directory."""
-    connect(cfg.address)
+    connect_for(cfg)
     loop_config = _prepare(cfg)
     run_directory = (Path(cfg.output_dir) / cfg.name).resolve()
     run_directory.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    result = fit(_train_loop, {**loop_config, "run_directory": str(run_directory)}, run_directory,
-                 workers=cfg.workers, cpus_per_worker=cfg.cpus_per_worker, gpus_per_worker=cfg.gpus_per_worker,
-                 max_failures=cfg.max_failures, embedded_cluster=cfg.address is None)
+    result = fit(_train_loop, {**loop_config, "run_directory": str(run_directory)}, run_directory, cfg)
     train_seconds = time.perf_counter() - started
     copy_outputs(result, run_directory, (MODEL_FILE, METADATA_FILE))
     report = ray.get(_report_task.options(num_cpus=cfg.cpus_per_worker, num_gpus=0).remote(

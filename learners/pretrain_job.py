@@ -23,7 +23,6 @@ import torch
 from torch_geometric.data import Batch
 
 from actors.corpus_featurizer import build_corpus
-from actors.ray_cluster import connect
 from gsrl.checkpoint import git_commit
 from gsrl.config import ConfigError, config_from_dict
 from gsrl.data.corpora import CorpusCache, CorpusManifest, load_shards, manifest_from_dict
@@ -34,8 +33,8 @@ from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.pretraining.registry import make_strategy
 from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import (copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap, start_worker,
-                                    steps_per_epoch, tensorboard)
+from learners.data_parallel import (connect_for, copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap,
+                                    start_worker, steps_per_epoch, tensorboard)
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ def encoder_metadata(cfg: PretrainConfig, manifest: CorpusManifest, epoch: int, 
 
 def run_pretraining(cfg: PretrainConfig) -> Path:
     """Featurize the corpus, train, and copy the final encoder (+ metadata) into the run directory."""
-    connect(cfg.address)
+    connect_for(cfg)
     data_root = resolve_data_root(cfg.data_root)
     source = Path(cfg.corpus.path)
     source = source if source.is_absolute() else data_root / source
@@ -130,8 +129,6 @@ def run_pretraining(cfg: PretrainConfig) -> Path:
     loop_config = {"config": dataclasses.asdict(cfg), "manifest": dataclasses.asdict(manifest),
                    "cache_directory": str(cache.directory), "run_directory": str(run_directory),
                    "git_commit": git_commit()}
-    result = fit(_train_loop, loop_config, run_directory, workers=cfg.workers, cpus_per_worker=cfg.cpus_per_worker,
-                 gpus_per_worker=cfg.gpus_per_worker, max_failures=cfg.max_failures,
-                 embedded_cluster=cfg.address is None)
+    result = fit(_train_loop, loop_config, run_directory, cfg)
     copy_outputs(result, run_directory, (ENCODER_FILE, METADATA_FILE))
     return run_directory

@@ -1,4 +1,5 @@
-"""A data-parallel Ray Train job on the embedded cluster: its process group works and listens on loopback only.
+"""A data-parallel Ray Train job on the embedded cluster: its process group works and listens on loopback only,
+and a job the cluster cannot place is refused before it starts.
 
 Ray Train's default rendezvous lets rank 0's torch store listen on every interface ('::'); the job's
 sockets are read from inside each worker while the group is up.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psutil
@@ -19,7 +21,7 @@ import torch
 import torch.distributed as dist
 
 from actors.ray_cluster import ClusterTooSmall, connect
-from learners.data_parallel import fit
+from learners.data_parallel import connect_for, fit
 from learners.loopback_rendezvous import loopback_interface
 
 from .conftest import LOOPBACK_ADDRESSES
@@ -39,6 +41,11 @@ def _record_sockets(loop_config: dict[str, Any]) -> None:
     ray.train.report({"rank": rank})
 
 
+def _job(**resources: float) -> SimpleNamespace:
+    """The data-parallel keys of a job config on the embedded cluster, without retries."""
+    return SimpleNamespace(address=None, max_failures=0, **resources)
+
+
 @pytest.fixture
 def embedded_cluster():
     assert connect(None), "another test left Ray running"
@@ -49,8 +56,7 @@ def embedded_cluster():
 def test_job_on_the_embedded_cluster_keeps_its_process_group_on_loopback(embedded_cluster, tmp_path):
     out = tmp_path / "sockets"
     out.mkdir()
-    fit(_record_sockets, {"out": str(out)}, tmp_path / "run", workers=2, cpus_per_worker=0.5, gpus_per_worker=0,
-        max_failures=0, embedded_cluster=True)
+    fit(_record_sockets, {"out": str(out)}, tmp_path / "run", _job(workers=2, cpus_per_worker=0.5, gpus_per_worker=0))
     records = [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["sum_of_ranks"] for r in records] == [1.0, 1.0]  # a working two-rank group
     assert all(r["gloo_interface"] == loopback_interface() for r in records)
@@ -61,10 +67,8 @@ def test_job_on_the_embedded_cluster_keeps_its_process_group_on_loopback(embedde
     assert not exposed, exposed
 
 
-def test_job_the_embedded_cluster_cannot_place_fails_at_once_naming_the_keys(embedded_cluster, tmp_path):
-    """Ray Train would retry a worker group it cannot place forever; the job stops before starting one."""
+def test_job_the_embedded_cluster_cannot_place_fails_at_once_naming_the_keys(embedded_cluster):
+    """Ray Train would retry a worker group it cannot place forever; the job stops as it connects."""
     missing_gpus = ray.cluster_resources().get("GPU", 0.0) + 1
     with pytest.raises(ClusterTooSmall, match=r"workers × cpus_per_worker/gpus_per_worker .*GPU: needs"):
-        fit(_record_sockets, {"out": str(tmp_path)}, tmp_path / "run", workers=1, cpus_per_worker=0.5,
-            gpus_per_worker=missing_gpus, max_failures=0, embedded_cluster=True)
-    assert not (tmp_path / "run").exists()
+        connect_for(_job(workers=1, cpus_per_worker=0.5, gpus_per_worker=missing_gpus))

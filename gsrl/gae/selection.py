@@ -9,12 +9,14 @@ comparable.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from gsrl.checkpoint import atomic_write_json, git_commit
 from gsrl.gae.sweep import PUBLISHED
 from gsrl.stats import mean_std
 
-__all__ = ["IncomparableSweeps", "format_selection", "select_on_validation"]
+__all__ = ["IncomparableSweeps", "format_selection", "select_on_validation", "write_selection"]
 
 SCORES = ("val_auc", "val_ap", "test_auc", "test_ap")
 
@@ -76,3 +78,18 @@ def format_selection(selection: dict[str, Any], title: str, note: str) -> str:
                 lines.append(f"| {dataset} | {column} | {label} | {_pair(summary, 'val_auc', 'val_ap')} | {test} | "
                              f"{paper} |")
     return "\n".join(lines) + "\n"
+
+
+def write_selection(sweeps: dict[str, dict[str, Any]], results_files: list[str], out_dir: Path) -> str:
+    """Select among ``sweeps`` (label -> the results.json read from the matching entry of ``results_files``)
+    and write ``selection.json`` and ``selection.md`` into ``out_dir``; returns the markdown."""
+    selection = select_on_validation(sweeps)
+    note = (f"Candidates: {', '.join(f'{label} ({path})' for label, path in zip(sweeps, results_files))}. Rule: "
+            f"{selection['rule']}; each job's own epoch was chosen on validation AUC too. Test scores are mean ± std "
+            f"over seeds at that epoch; the selected sweep is in bold.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "selection.json", {**selection, "results_files": results_files,
+                                                   "git_commit": git_commit()})
+    markdown = format_selection(selection, "Link prediction: settings chosen on validation", note)
+    (out_dir / "selection.md").write_text(markdown)
+    return markdown
