@@ -4,14 +4,15 @@ One ``TorchTrainer`` per job (gloo on CPUs, NCCL on GPUs) whose checkpoints live
 so running the same job again resumes from the last finished epoch; on the embedded cluster its
 process group listens on loopback only (learners/loopback_rendezvous.py) and a job the cluster cannot
 place fails before it featurizes anything (``connect_for``); rank 0 alone writes TensorBoard and
-checkpoint files, every rank reports each epoch (Ray Train's barrier).
+checkpoint files, every rank reports each epoch (Ray Train's barrier). Checkpoints written on GPUs load on
+CPUs too (the report task, a resume without GPUs, a user's plain torch.load of the encoder or model file).
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,8 +26,8 @@ from actors.ray_cluster import connect, require_resources
 from gsrl.data.corpora import CorpusManifest
 from learners.loopback_rendezvous import LoopbackTorchConfig
 
-__all__ = ["DataParallelJob", "connect_for", "copy_outputs", "end_epoch", "fit", "rank_shards", "resume_and_wrap",
-           "start_worker", "steps_per_epoch", "tensorboard"]
+__all__ = ["DataParallelJob", "connect_for", "copy_outputs", "cpu_state_dict", "end_epoch", "fit", "load_state",
+           "rank_shards", "resume_and_wrap", "start_worker", "steps_per_epoch", "tensorboard"]
 
 
 class DataParallelJob(Protocol):
@@ -93,24 +94,41 @@ def start_worker(threads: int | None, seed: int) -> tuple[int, int]:
     return context.get_world_rank(), context.get_world_size()
 
 
+def load_state(path: Path) -> dict[str, Any]:
+    """A checkpoint file's tensors on the CPU: what GPU workers wrote must also load in CPU-only processes
+    (the report task, a run resumed with ``gpus_per_worker=0``), where torch.load would refuse CUDA tensors."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s weights on the CPU, for the files users load (encoder, model) with a plain torch.load."""
+    return {key: value.detach().cpu() for key, value in module.state_dict().items()}
+
+
 def _restored_state(file_name: str) -> dict[str, Any] | None:
     """The state saved in ``file_name`` of the checkpoint this worker resumes from, if any."""
     checkpoint = ray.train.get_checkpoint()
     if not checkpoint:
         return None
     with checkpoint.as_directory() as directory:
-        return torch.load(Path(directory) / file_name, weights_only=True)
+        return load_state(Path(directory) / file_name)
 
 
-def resume_and_wrap(module: torch.nn.Module, optimizer: torch.optim.Optimizer, state_file: str,
-                    module_key: str) -> tuple[torch.nn.Module, torch.device, int]:
-    """Load ``module`` (saved under ``module_key``) and ``optimizer`` from the checkpoint this worker resumes
-    from, if any, then wrap ``module`` for data parallelism; returns (wrapped module, device, first epoch)."""
+def resume_and_wrap(module: torch.nn.Module, make_optimizer: Callable[[Iterable[torch.nn.Parameter]],
+                    torch.optim.Optimizer], state_file: str, module_key: str
+                    ) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.device, int]:
+    """Move ``module`` to this worker's device, build its optimizer, load both from the checkpoint this
+    worker resumes from (if any), and wrap ``module`` for data parallelism. The move comes first because
+    Optimizer.load_state_dict puts its state (Adam's moments) on the parameters' device as they are then.
+    Returns (wrapped module, optimizer, device, first epoch)."""
+    device = ray.train.torch.get_device()
+    module.to(device)
+    optimizer = make_optimizer(module.parameters())
     state = _restored_state(state_file)
     if state:
         module.load_state_dict(state[module_key])
         optimizer.load_state_dict(state["optimizer"])
-    return ray.train.torch.prepare_model(module), ray.train.torch.get_device(), state["epoch"] if state else 0
+    return ray.train.torch.prepare_model(module), optimizer, device, state["epoch"] if state else 0
 
 
 def tensorboard(run_directory: str):

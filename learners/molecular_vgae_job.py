@@ -41,8 +41,8 @@ from gsrl.gae.molecular_model import MolecularVGAE
 from gsrl.gae.molecules import AtomVocabulary, canonical_smiles
 from gsrl.gae.pictures import latent_projection, molecule_grid, publish
 from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import (connect_for, copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap,
-                                    start_worker, steps_per_epoch, tensorboard)
+from learners.data_parallel import (connect_for, copy_outputs, cpu_state_dict, end_epoch, fit, load_state,
+                                    rank_shards, resume_and_wrap, start_worker, steps_per_epoch, tensorboard)
 
 __all__ = ["build_model", "generation_report", "run_molecular_vgae"]
 
@@ -113,8 +113,8 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
     model = build_model(cfg)
     model.property_mean.copy_(torch.tensor(loop_config["property_mean"]))
     model.property_std.copy_(torch.tensor(loop_config["property_std"]))
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    parallel, device, start_epoch = resume_and_wrap(model, optimizer, STATE_FILE, "model")
+    parallel, optimizer, device, start_epoch = resume_and_wrap(model, partial(torch.optim.Adam, lr=cfg.lr),
+                                                               STATE_FILE, "model")
     corpus = _corpus(loop_config["cache_directory"], manifest, rank_shards(len(manifest.shards), rank, world))
     steps = steps_per_epoch(manifest, world, cfg.batch_size)
     writer = holdout = training_smiles = training_properties = None
@@ -151,7 +151,7 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
         def write_files(directory: Path, epoch: int = epoch + 1) -> None:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
                        directory / STATE_FILE)
-            torch.save(model.state_dict(), directory / MODEL_FILE)
+            torch.save(cpu_state_dict(model), directory / MODEL_FILE)
             metadata = {**loop_config["metadata"], "epochs": epoch}
             (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
 
@@ -315,7 +315,7 @@ def _report_task(loop_config: dict[str, Any], run_directory: str) -> dict[str, A
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model = build_model(cfg)
-    model.load_state_dict(torch.load(Path(run_directory) / MODEL_FILE, weights_only=True))
+    model.load_state_dict(load_state(Path(run_directory) / MODEL_FILE))
     training = _corpus(loop_config["cache_directory"], manifest_from_dict(loop_config["manifest"]))
     holdout = _corpus(loop_config["holdout_directory"], manifest_from_dict(loop_config["holdout_manifest"]))
     writer = tensorboard(run_directory)

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,8 @@ from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.pretraining.registry import make_strategy
 from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import (connect_for, copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap,
-                                    start_worker, steps_per_epoch, tensorboard)
+from learners.data_parallel import (connect_for, copy_outputs, cpu_state_dict, end_epoch, fit, rank_shards,
+                                    resume_and_wrap, start_worker, steps_per_epoch, tensorboard)
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
     if cfg.encoder.pretrained:
         encoder.load_pretrained(cfg.encoder.pretrained)
     strategy = make_strategy(cfg.strategy, encoder, cfg.settings)
-    optimizer = torch.optim.Adam(strategy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    model, device, start_epoch = resume_and_wrap(strategy, optimizer, STATE_FILE, "strategy")
+    model, optimizer, device, start_epoch = resume_and_wrap(
+        strategy, partial(torch.optim.Adam, lr=cfg.lr, weight_decay=cfg.weight_decay), STATE_FILE, "strategy")
 
     shard_count = len(manifest.shards)
     corpus = load_shards(Path(loop_config["cache_directory"]), rank_shards(shard_count, rank, world))
@@ -80,7 +81,7 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
         def write_files(directory: Path, epoch: int = epoch + 1) -> None:
             torch.save({"strategy": strategy.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
                        directory / STATE_FILE)
-            torch.save(strategy.encoder.state_dict(), directory / ENCODER_FILE)
+            torch.save(cpu_state_dict(strategy.encoder), directory / ENCODER_FILE)
             metadata = encoder_metadata(cfg, manifest, epoch, loop_config["git_commit"])
             (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
 

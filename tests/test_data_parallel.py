@@ -1,5 +1,5 @@
 """A data-parallel Ray Train job on the embedded cluster: its process group works and listens on loopback only,
-and a job the cluster cannot place is refused before it starts.
+a job the cluster cannot place is refused before it starts, and what GPU workers checkpoint loads without a GPU.
 
 Ray Train's default rendezvous lets rank 0's torch store listen on every interface ('::'); the job's
 sockets are read from inside each worker while the group is up.
@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 
 from actors.ray_cluster import ClusterTooSmall, connect
-from learners.data_parallel import connect_for, fit
+from learners.data_parallel import connect_for, fit, load_state
 from learners.loopback_rendezvous import loopback_interface
 
 from .conftest import LOOPBACK_ADDRESSES
@@ -72,3 +72,33 @@ def test_job_the_embedded_cluster_cannot_place_fails_at_once_naming_the_keys(emb
     missing_gpus = ray.cluster_resources().get("GPU", 0.0) + 1
     with pytest.raises(ClusterTooSmall, match=r"workers × cpus_per_worker/gpus_per_worker .*GPU: needs"):
         connect_for(_job(workers=1, cpus_per_worker=0.5, gpus_per_worker=missing_gpus))
+
+
+def _save_as_a_gpu_worker(state: dict[str, Any], path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.save as a CUDA worker runs it: every storage is tagged with the device it lives on."""
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(state, path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a process that cannot see a GPU")
+def test_a_checkpoint_written_on_a_gpu_loads_and_restores_without_one(tmp_path, monkeypatch):
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    path = tmp_path / "state.pt"
+    _save_as_a_gpu_worker({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 4}, path,
+                          monkeypatch)
+    with pytest.raises(RuntimeError, match="CUDA"):  # what the report task (a CPU task) hit before
+        torch.load(path, weights_only=True)
+
+    state = load_state(path)
+    restored = torch.nn.Linear(3, 2)
+    restored_optimizer = torch.optim.Adam(restored.parameters())
+    restored.load_state_dict(state["model"])
+    restored_optimizer.load_state_dict(state["optimizer"])
+    assert state["epoch"] == 4
+    assert torch.equal(restored.weight, model.weight) and torch.equal(restored.bias, model.bias)
+    for key in ("exp_avg", "exp_avg_sq"):
+        assert torch.equal(restored_optimizer.state[restored.weight][key], optimizer.state[model.weight][key])
