@@ -19,6 +19,8 @@ import torch
 
 from record import provenance, write
 
+from gsrl.checkpoint import load_on_cpu
+
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """Leaves of nested dicts/lists keyed by their path."""
@@ -58,7 +60,7 @@ def main() -> None:
     parser.add_argument("second", type=Path)
     parser.add_argument("--name", default=None, help="write benchmarks/results/<name>.json")
     args = parser.parse_args()
-    states = [torch.load(path, map_location="cpu", weights_only=True) for path in (args.first, args.second)]
+    states = [load_on_cpu(path) for path in (args.first, args.second)]
     result = compare(*states)
     print(json.dumps({k: v for k, v in result.items() if k != "differing"} | {"differing": result["differing"][:20]},
                      indent=2))

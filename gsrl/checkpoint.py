@@ -2,7 +2,8 @@
 
 A checkpoint file is complete before its name appears in metadata.json, and each load verifies
 its checksum, so a run killed mid-write (or a corrupted file) falls back to the previous good
-checkpoint with a warning that names the bad one. Files load with torch.load(weights_only=True).
+checkpoint with a warning that names the bad one. Files load on the CPU whatever device wrote them
+(``load_on_cpu``), with torch.load(weights_only=True).
 """
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ def git_commit() -> str | None:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def load_on_cpu(path: Path) -> Any:
+    """A torch file (tensors and plain containers only) with its tensors on the CPU: torch.load would refuse a
+    GPU worker's tensors in a process that sees no GPU (a CPU task, a resume without GPUs)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s weights on the CPU, for the files users load (encoder, model) with a plain torch.load."""
+    return {key: value.detach().cpu() for key, value in module.state_dict().items()}
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -121,5 +133,5 @@ class CheckpointStore:
                 log.warning("checkpoint %s is corrupt (sha256 %s, expected %s); trying an older one",
                             path, actual, entry["sha256"])
                 continue
-            return torch.load(path, map_location="cpu", weights_only=True), entry
+            return load_on_cpu(path), entry
         return None

@@ -23,11 +23,12 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from actors.ray_cluster import connect, require_resources
+from gsrl.checkpoint import load_on_cpu
 from gsrl.data.corpora import CorpusManifest
 from learners.loopback_rendezvous import LoopbackTorchConfig
 
-__all__ = ["DataParallelJob", "connect_for", "copy_outputs", "cpu_state_dict", "end_epoch", "fit", "load_state",
-           "rank_shards", "resume_and_wrap", "start_worker", "steps_per_epoch", "tensorboard"]
+__all__ = ["DataParallelJob", "connect_for", "copy_outputs", "end_epoch", "fit", "rank_shards", "resume_and_wrap",
+           "start_worker", "steps_per_epoch", "tensorboard"]
 
 
 class DataParallelJob(Protocol):
@@ -94,24 +95,13 @@ def start_worker(threads: int | None, seed: int) -> tuple[int, int]:
     return context.get_world_rank(), context.get_world_size()
 
 
-def load_state(path: Path) -> dict[str, Any]:
-    """A checkpoint file's tensors on the CPU: what GPU workers wrote must also load in CPU-only processes
-    (the report task, a run resumed with ``gpus_per_worker=0``), where torch.load would refuse CUDA tensors."""
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``module``'s weights on the CPU, for the files users load (encoder, model) with a plain torch.load."""
-    return {key: value.detach().cpu() for key, value in module.state_dict().items()}
-
-
 def _restored_state(file_name: str) -> dict[str, Any] | None:
     """The state saved in ``file_name`` of the checkpoint this worker resumes from, if any."""
     checkpoint = ray.train.get_checkpoint()
     if not checkpoint:
         return None
     with checkpoint.as_directory() as directory:
-        return load_state(Path(directory) / file_name)
+        return load_on_cpu(Path(directory) / file_name)
 
 
 def resume_and_wrap(module: torch.nn.Module, make_optimizer: Callable[[Iterable[torch.nn.Parameter]],

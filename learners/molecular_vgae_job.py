@@ -28,7 +28,7 @@ from rdkit.Chem import QED
 from sklearn.metrics import r2_score
 
 from actors.corpus_featurizer import build_corpus
-from gsrl.checkpoint import atomic_write_json, git_commit
+from gsrl.checkpoint import atomic_write_json, cpu_state_dict, git_commit, load_on_cpu
 from gsrl.config import config_from_dict
 from gsrl.data.corpora import CorpusCache, CorpusManifest, manifest_from_dict
 from gsrl.data.datasets import resolve_data_root
@@ -41,8 +41,8 @@ from gsrl.gae.molecular_model import MolecularVGAE
 from gsrl.gae.molecules import AtomVocabulary, canonical_smiles
 from gsrl.gae.pictures import latent_projection, molecule_grid, publish
 from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import (connect_for, copy_outputs, cpu_state_dict, end_epoch, fit, load_state,
-                                    rank_shards, resume_and_wrap, start_worker, steps_per_epoch, tensorboard)
+from learners.data_parallel import (connect_for, copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap,
+                                    start_worker, steps_per_epoch, tensorboard)
 
 __all__ = ["build_model", "generation_report", "run_molecular_vgae"]
 
@@ -315,7 +315,7 @@ def _report_task(loop_config: dict[str, Any], run_directory: str) -> dict[str, A
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model = build_model(cfg)
-    model.load_state_dict(load_state(Path(run_directory) / MODEL_FILE))
+    model.load_state_dict(load_on_cpu(Path(run_directory) / MODEL_FILE))
     training = _corpus(loop_config["cache_directory"], manifest_from_dict(loop_config["manifest"]))
     holdout = _corpus(loop_config["holdout_directory"], manifest_from_dict(loop_config["holdout_manifest"]))
     writer = tensorboard(run_directory)

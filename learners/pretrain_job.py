@@ -24,7 +24,7 @@ import torch
 from torch_geometric.data import Batch
 
 from actors.corpus_featurizer import build_corpus
-from gsrl.checkpoint import git_commit
+from gsrl.checkpoint import cpu_state_dict, git_commit
 from gsrl.config import ConfigError, config_from_dict
 from gsrl.data.corpora import CorpusCache, CorpusManifest, load_shards, manifest_from_dict
 from gsrl.data.datasets import resolve_data_root
@@ -34,8 +34,8 @@ from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.pretraining.registry import make_strategy
 from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import (connect_for, copy_outputs, cpu_state_dict, end_epoch, fit, rank_shards,
-                                    resume_and_wrap, start_worker, steps_per_epoch, tensorboard)
+from learners.data_parallel import (connect_for, copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap,
+                                    start_worker, steps_per_epoch, tensorboard)
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ import torch
 import torch.distributed as dist
 
 from actors.ray_cluster import ClusterTooSmall, connect
-from learners.data_parallel import connect_for, fit, load_state
+from gsrl.checkpoint import load_on_cpu
+from learners.data_parallel import connect_for, fit
 from learners.loopback_rendezvous import loopback_interface
 
 from .conftest import LOOPBACK_ADDRESSES
@@ -93,7 +94,7 @@ def test_a_checkpoint_written_on_a_gpu_loads_and_restores_without_one(tmp_path, 
     with pytest.raises(RuntimeError, match="CUDA"):  # what the report task (a CPU task) hit before
         torch.load(path, weights_only=True)
 
-    state = load_state(path)
+    state = load_on_cpu(path)
     restored = torch.nn.Linear(3, 2)
     restored_optimizer = torch.optim.Adam(restored.parameters())
     restored.load_state_dict(state["model"])

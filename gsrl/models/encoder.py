@@ -29,6 +29,8 @@ from torch_geometric.nn import MessagePassing, global_add_pool, global_max_pool,
 from torch_geometric.nn.inits import glorot, zeros
 from torch_geometric.utils import scatter, softmax
 
+from gsrl.checkpoint import load_on_cpu
+
 __all__ = [
     "CONV_TYPES",
     "JK_MODES",
@@ -383,7 +385,7 @@ class MoleculeEncoder(nn.Module):
         other here; pick the conv type that matches the file name.
         """
         path = Path(path)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_on_cpu(path)
         if not isinstance(state, dict):
             raise ValueError(
                 f"{path}: expected a state_dict, got {type(state).__name__} "
