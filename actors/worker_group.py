@@ -14,7 +14,6 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
-from gsrl.config import Config
 from gsrl.data.episodes import EpisodeSpec
 from gsrl.meta.messages import EpisodeSummary, PropertyPrediction, Weights
 
@@ -117,16 +116,3 @@ class LocalWorkerGroup(WorkerGroup):
     def describe(self) -> list[dict]:
         return [w.location() for w in self.workers]
 
-
-def make_worker_group(config: Config, dataset) -> WorkerGroup:
-    """The configured backend: in-process workers sharing the driver's dataset, or Ray actors."""
-    if config.run.backend == "local":
-        from actors.episode_worker import EpisodeWorker
-
-        return LocalWorkerGroup([EpisodeWorker(config, dataset=dataset) for _ in range(config.run.workers)])
-    from actors.ray_cluster import check_capacity, connect
-    from actors.ray_worker_group import RayWorkerGroup
-
-    connect(config.ray.address)
-    check_capacity(config)
-    return RayWorkerGroup(config)

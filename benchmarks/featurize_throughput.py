@@ -18,7 +18,7 @@ import ray
 from record import provenance, write
 
 from actors.corpus_featurizer import build_corpus
-from actors.ray_cluster import connect
+from gsrl.cluster import connect
 from gsrl.data.corpora import CorpusCache, read_smiles
 from gsrl.data.datasets import resolve_data_root
 

@@ -22,9 +22,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gsrl.config import load_config
 from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
 from gsrl.gae.molecular_config import MolecularVGAEConfig
-from gsrl.gae.sweep import run_sweep
 from gsrl.gae.train import train_link_predictor
-from learners.molecular_vgae_job import run_molecular_vgae
+from gsrl.jobs.gae import run_sweep
+from gsrl.jobs.molecular_vgae import run_molecular_vgae
 
 LINK_JOBS = [("cora", "dense"), ("citeseer", "dense"), ("amazon-photo", "sampled"), ("amazon-computers", "sampled")]
 

@@ -21,9 +21,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from actors.episode_worker import EpisodeWorker
-from envs.task_scheduler import TaskSchedulerEnv
 from gsrl.config import load_config
-from gsrl.runtime import load_dataset
+from gsrl.jobs.assembly import make_scheduler_env
 from record import provenance, write
 
 PHASES = {"embed": "pool", "forward": "phase1_adapt_and_query", "backward": "phase2_meta_gradient"}
@@ -46,7 +45,7 @@ def count_phase_flops(config, pairs: list[int]) -> dict[str, float]:
     for name, method in originals.items():
         setattr(EpisodeWorker, name, counting(method))
     try:
-        env = TaskSchedulerEnv(config, dataset=load_dataset(config))
+        env = make_scheduler_env(config)
         env.reset(seed=config.run.seed)
         env.step(pairs)
         counted.clear()

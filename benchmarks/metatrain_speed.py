@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from envs.task_scheduler import TaskSchedulerEnv
 from gsrl.config import load_config
+from gsrl.jobs.train import MetaTrainingDriver
 from gsrl.meta.evaluation import evaluation_specs, summarize
 from gsrl.runtime import apply_threads, load_dataset
 from record import peak_rss_gb, provenance, timed_iterations, write
@@ -37,8 +37,9 @@ def main() -> None:
     config = load_config(args.config, args.override)
     apply_threads(config)
     dataset = load_dataset(config)
-    env = TaskSchedulerEnv(config, dataset=dataset)
-    rows = timed_iterations(env, args.warmup, args.iterations)
+    driver = MetaTrainingDriver(config, dataset)
+    rows = timed_iterations(driver, args.warmup, args.iterations)
+    env = driver.env
     training_peak = peak_rss_gb()
 
     evaluations = []
@@ -46,7 +47,7 @@ def main() -> None:
         specs = evaluation_specs(env.sampler, env.sampler.test_properties, config.episode.test_auxiliary,
                                  config.run.seed, index, draws=1)
         started = time.perf_counter()
-        result = summarize(env.workers.evaluate(specs, config.eval.batch_size), env.iteration)
+        result = summarize(driver.workers.evaluate(specs, config.eval.batch_size), env.iteration)
         evaluations.append({"seconds": time.perf_counter() - started, "auc_mean": result.mean,
                             "query_molecules": sum(len(s.query) for s in specs)})
         print(f"evaluation {index}: {evaluations[-1]['seconds']:.1f}s", file=sys.stderr, flush=True)

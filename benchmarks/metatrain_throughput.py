@@ -15,20 +15,19 @@ import argparse
 import json
 import statistics
 
-from actors.worker_group import make_worker_group
-from envs.task_scheduler import TaskSchedulerEnv
 from gsrl.config import load_config
+from gsrl.jobs.train import MetaTrainingDriver
 from gsrl.runtime import apply_threads, load_dataset
 from record import provenance, timed_iterations, write
 
 
 def measure(config, dataset, warmup: int, iterations: int) -> dict:
-    env = TaskSchedulerEnv(config, make_worker_group(config, dataset), dataset)
+    driver = MetaTrainingDriver(config, dataset)
     try:
-        rows = timed_iterations(env, warmup, iterations)
-        workers = env.workers.describe()
+        rows = timed_iterations(driver, warmup, iterations)
+        workers = driver.workers.describe()
     finally:
-        env.close()
+        driver.close()
     mean = {key: statistics.mean(r[key] for r in rows) for key in rows[0]}
     episodes = 2 * config.scheduler.pairs
     return {"backend": config.run.backend, "workers": config.run.workers, "threads_per_worker": config.run.threads,

@@ -18,8 +18,8 @@ from record import provenance, write
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gsrl.config import load_config
+from gsrl.jobs.pretrain import run_pretraining
 from gsrl.pretraining.config import PretrainConfig
-from learners.pretrain_job import run_pretraining
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""What every benchmark records: the machine, versions, commit, and the timed meta-iteration loop."""
+"""What every benchmark records: the machine, versions, commit, and the trainer's meta-iteration loop, timed."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ import os
 import platform
 import resource
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-from envs.task_scheduler import TaskSchedulerEnv
 from gsrl.checkpoint import git_commit
-from gsrl.data.episodes import derive_rng
-from gsrl.scheduling.policies import make_policy
-from learners.scheduler_learner import SchedulerLearner
+from gsrl.jobs.train import MetaTrainingDriver
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,23 +45,16 @@ def provenance() -> dict:
             "versions": {"python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__}}
 
 
-def timed_iterations(env: TaskSchedulerEnv, warmup: int, iterations: int) -> list[dict[str, float]]:
-    """Run warmup + iterations meta-iterations as the trainer does (policy, env step, policy update);
-    per measured iteration: the environment's timing breakdown, the policy update and the total."""
-    config = env.config
-    policy = make_policy(config.scheduler, config.encoder.emb_dim, seed=config.run.seed)
-    policy_learner = SchedulerLearner(policy, config.scheduler)
-    observation, _ = env.reset(seed=config.run.seed)
+def timed_iterations(driver: MetaTrainingDriver, warmup: int, iterations: int) -> list[dict[str, float]]:
+    """Run warmup + iterations meta-iterations of the trainer's own loop (`MetaTrainingDriver.train_step`:
+    policy, environment step, policy update); per measured iteration its `time/` breakdown (pool, adaptation,
+    learning, sync, total) and the workers' `actors/` load."""
+    driver.reset()
     rows = []
     for iteration in range(warmup + iterations):
-        started = time.perf_counter()
-        decision = policy.act(observation, derive_rng(config.run.seed, iteration, 2), iteration)
-        observation, reward, _, _, _ = env.step(decision.pairs)
-        policy_started = time.perf_counter()
-        policy_learner.update(decision.log_prob, reward)
-        ended = time.perf_counter()
-        row = {**env.last_timings, "policy_s": ended - policy_started, "iteration_s": ended - started,
-               **env.workers.metrics()}
+        scalars = driver.train_step().scalars
+        row = {**{k.removeprefix("time/"): v for k, v in scalars.items() if k.startswith("time/")},
+               **{k: v for k, v in scalars.items() if k.startswith("actors/")}}
         if iteration >= warmup:
             rows.append(row)
         print(f"iteration {iteration}: {row['iteration_s']:.2f}s", file=sys.stderr, flush=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gsrl.meta.messages import EpisodeSummary
-from learners.meta_learner import OuterStep
+from gsrl.meta.messages import EpisodeSummary, OuterStep
 
 Reward = Callable[[OuterStep, list[EpisodeSummary]], float]
 

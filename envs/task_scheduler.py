@@ -21,34 +21,25 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from actors.episode_worker import EpisodeWorker
-from actors.worker_group import LocalWorkerGroup, WorkerGroup
 from envs.rewards import make_reward
-from gsrl.config import Config, config_from_dict, load_config
-from gsrl.data.episodes import CandidatePool, EpisodeSampler, derive_rng
-from gsrl.runtime import build_model, load_dataset, resolve_device
-from learners.meta_learner import MetaLearner
-from learners.remote_learner import RemoteMetaLearner, make_meta_learner
-
-POOL_STREAM = 1  # derive_rng stream id of candidate-pool sampling
-
-
-def _as_config(config: Config | dict | str | None) -> Config:
-    if isinstance(config, Config):
-        return config
-    if isinstance(config, dict):
-        return config_from_dict(config)
-    return load_config(config)
+from gsrl.config import Config
+from gsrl.data.datasets import FewShotDataset
+from gsrl.data.episodes import CandidatePool, EpisodeSampler, RngStream, derive_rng
+from gsrl.meta.roles import EpisodeWorkers, OuterLearner
+from gsrl.runtime import build_model, resolve_device
 
 
 class TaskSchedulerEnv(gym.Env):
+    """Given the dataset, the episode workers and the learner; `gymnasium.make` builds in-process defaults
+    for them (`gsrl.jobs.assembly.make_scheduler_env`), and the meta-training driver passes its own."""
+
     metadata = {"render_modes": []}
 
-    def __init__(self, config: Config | dict | str | None = None, workers: WorkerGroup | None = None,
-                 dataset=None):
-        self.config = _as_config(config)
-        self.dataset = dataset if dataset is not None else load_dataset(self.config)
-        self.workers = workers or LocalWorkerGroup([EpisodeWorker(self.config, dataset=self.dataset)])
+    def __init__(self, config: Config, dataset: FewShotDataset, workers: EpisodeWorkers, learner: OuterLearner):
+        self.config = config
+        self.dataset = dataset
+        self.workers = workers
+        self.learner = learner
         episode = self.config.episode
         self.sampler = EpisodeSampler.for_dataset(self.dataset, episode.shots, episode.train_queries,
                                                   episode.eval_context_queries)
@@ -64,10 +55,10 @@ class TaskSchedulerEnv(gym.Env):
         })
         self.action_space = spaces.MultiDiscrete([self.pool_size] * self.pairs)
         self.reward_fn = make_reward(self.config.scheduler.reward)
-        self.learner: MetaLearner | RemoteMetaLearner | None = None
         self.iteration = 0
         self.seed_value = self.config.run.seed
         self.pool: CandidatePool | None = None
+        self._started = False
         self._pool_seconds = 0.0
         self._sync_seconds = 0.0
         self.last_timings: dict[str, float] = {}  # seconds spent in the last step (kept out of info: not reproducible)
@@ -79,16 +70,16 @@ class TaskSchedulerEnv(gym.Env):
         options = options or {}
         if seed is not None:
             self.seed_value = int(seed)
-        model = build_model(self.dataset, self.config, seed=self.seed_value).to(resolve_device(self.config))
-        self._close_learner()
-        self.learner = make_meta_learner(model, self.config)
+        model = build_model(self.dataset, self.config, seed=self.seed_value)
+        self.learner.restart(model.to(resolve_device(self.config)))
         self.iteration = 0
+        self._started = True
         if "state" in options:
             self.load_state_dict(options["state"])
         return self._observe(), {"iteration": self.iteration}
 
     def step(self, action):
-        assert self.learner is not None and self.pool is not None, "call reset() first"
+        assert self._started and self.pool is not None, "call reset() first"
         pairs = self.resolve_action(action)
         specs = [self.pool.pairs[i][0] for i in pairs] + [self.pool.pairs[i][1] for i in pairs]
         started = time.perf_counter()
@@ -138,7 +129,7 @@ class TaskSchedulerEnv(gym.Env):
         started = time.perf_counter()
         self.workers.broadcast(self.learner.weights())
         synced = time.perf_counter()
-        rng = derive_rng(self.seed_value, self.iteration, POOL_STREAM)
+        rng = derive_rng(self.seed_value, self.iteration, RngStream.CANDIDATE_POOL)
         self.pool = self.sampler.candidate_pool(self.pool_size, self.config.episode.train_auxiliary, rng)
         embeddings = self.workers.embed([spec.without_auxiliary() for spec in self.pool.flat_specs()])
         self._sync_seconds = synced - started
@@ -161,10 +152,7 @@ class TaskSchedulerEnv(gym.Env):
         self.iteration = state["iteration"]
         self.seed_value = state["seed"]
 
-    def _close_learner(self) -> None:
-        if isinstance(self.learner, RemoteMetaLearner):
-            self.learner.close()
-
     def close(self) -> None:
-        self._close_learner()
+        """Release the learner (an actor, when it has one) and the workers."""
+        self.learner.close()
         self.workers.close()

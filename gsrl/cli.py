@@ -58,7 +58,7 @@ def _load(config_path: str | None, overrides: tuple[str, ...], schema: type | No
 def _run_grid(config, run: Callable) -> None:
     """A grid workload (benchmark, sweep, comparison): join or start Ray at `config.address`, run it,
     then print its table and where its results are."""
-    from actors.ray_cluster import connect
+    from gsrl.cluster import connect
 
     with _user_errors():
         connect(config.address)
@@ -84,7 +84,7 @@ def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str |
 
     With --resume, -o and --address may change where the run executes (backend, workers, cluster);
     the algorithm's keys must stay as they were for the resumed run to match an uninterrupted one."""
-    from gsrl.trainer import Trainer
+    from gsrl.jobs.train import Trainer
 
     with _user_errors():
         if resume_dir:
@@ -119,13 +119,13 @@ def _summary(results: dict, run_dir: Path) -> str:
 @click.option("--draws", type=int, default=None, help="Support draws per property (default: eval.final_draws).")
 def evaluate(run_dir: str, draws: int | None) -> None:
     """Evaluate the last checkpoint of RUN_DIR on the test properties (honest protocol)."""
-    from gsrl.trainer import FINAL_EVALUATION_INDEX, Trainer
+    from gsrl.jobs.train import FINAL_EVALUATION_INDEX, Trainer
 
     with _user_errors(), Trainer(None, Path(run_dir), resume=True) as trainer:
         restored = trainer.checkpoints.load_latest()
         if restored is None:
             raise click.ClickException(f"{run_dir} has no valid checkpoint")
-        trainer.env.reset(seed=trainer.config.run.seed, options={"state": restored[0]["env"]})
+        trainer.driver.reset(restored[0])
         result = trainer.evaluate(FINAL_EVALUATION_INDEX, draws or trainer.config.eval.final_draws)
     names = trainer.dataset.property_names
     click.echo(json.dumps(result.to_dict(names), indent=2))
@@ -140,7 +140,7 @@ def pretrain(config_path: str, overrides: tuple[str, ...]) -> None:
 
     Running the same command again resumes from the last epoch's checkpoint."""
     from gsrl.pretraining.config import PretrainConfig
-    from learners.pretrain_job import run_pretraining
+    from gsrl.jobs.pretrain import run_pretraining
 
     config = _load(config_path, overrides, PretrainConfig)
     with _user_errors():
@@ -154,8 +154,8 @@ def pretrain(config_path: str, overrides: tuple[str, ...]) -> None:
 @override_option("seeds=[0,1,2]")
 def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
     """Fine-tune encoders on the MoleculeNet benchmark (scaffold split), datasets x seeds as Ray tasks."""
-    from gsrl.finetune.benchmark import run_benchmark
     from gsrl.finetune.config import FinetuneConfig
+    from gsrl.jobs.finetune import run_benchmark
 
     _run_grid(_load(config_path, overrides, FinetuneConfig), run_benchmark)
 
@@ -167,7 +167,7 @@ def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
 def compare(config_path: str, overrides: tuple[str, ...]) -> None:
     """Meta-learning algorithms x seeds as parallel Ray runs; writes table.md and results.json (re-run resumes)."""
     from gsrl.compare.config import CompareConfig
-    from gsrl.compare.job import run_comparison
+    from gsrl.jobs.compare import run_comparison
 
     _run_grid(_load(config_path, overrides, CompareConfig), lambda config: run_comparison(config, config_path))
 
@@ -185,19 +185,14 @@ def gae(context: click.Context, config_path: str | None, overrides: tuple[str, .
         return
     if not config_path and not resume_dir:
         raise click.UsageError("give -c CONFIG (or --resume RUN_DIR), or a subcommand")
-    import ray
-
-    from actors.ray_cluster import connect
     from gsrl.gae.config import LinkPredictionConfig
-    from gsrl.gae.train import train_link_predictor
+    from gsrl.jobs.gae import run_link_job
 
     path = str(Path(resume_dir) / "config.yaml") if resume_dir else config_path
     config = _load(path, overrides, LinkPredictionConfig)
     target = Path(resume_dir) if resume_dir else Path(config.output_dir) / config.name
     with _user_errors():
-        connect(config.address)
-        task = ray.remote(train_link_predictor).options(num_cpus=config.num_cpus, num_gpus=config.num_gpus)
-        result = ray.get(task.remote(config, target, bool(resume_dir)))
+        result = run_link_job(config, target, bool(resume_dir))
     click.echo(f"run directory: {target}")
     click.echo(f"{result.dataset} {result.model}-{result.conv} seed {result.seed}: test AUC {100 * result.test_auc:.2f}"
                f" AP {100 * result.test_ap:.2f} (epoch {result.best_epoch} of {result.epochs}, best validation AUC)")
@@ -210,7 +205,7 @@ def gae(context: click.Context, config_path: str | None, overrides: tuple[str, .
 def gae_sweep(config_path: str, overrides: tuple[str, ...]) -> None:
     """datasets x models x seeds as parallel Ray tasks; writes table.md and results.json (re-run resumes)."""
     from gsrl.gae.config import LinkSweepConfig
-    from gsrl.gae.sweep import run_sweep
+    from gsrl.jobs.gae import run_sweep
 
     _run_grid(_load(config_path, overrides, LinkSweepConfig), run_sweep)
 
@@ -244,7 +239,7 @@ def gae_molecules(config_path: str, overrides: tuple[str, ...]) -> None:
     """Molecular VGAE with a QED head (Ray Train), then generation and latent optimisation; the same
     command again resumes from the last epoch."""
     from gsrl.gae.molecular_config import MolecularVGAEConfig
-    from learners.molecular_vgae_job import RESULTS_FILE, run_molecular_vgae
+    from gsrl.jobs.molecular_vgae import RESULTS_FILE, run_molecular_vgae
 
     config = _load(config_path, overrides, MolecularVGAEConfig)
     with _user_errors():

@@ -16,6 +16,15 @@ from typing import Any
 
 import yaml
 
+from gsrl.errors import ConfigError
+from gsrl.meta.algorithms import ALGORITHMS
+from gsrl.meta.config import MetaConfig
+from gsrl.models.config import EncoderConfig, NetworkConfig, RelationConfig
+
+__all__ = ["Config", "ConfigError", "DataConfig", "EncoderConfig", "EpisodeConfig", "EvalConfig", "MetaConfig",
+           "RayConfig", "RelationConfig", "RunConfig", "SchedulerConfig", "config_from_dict", "load_config",
+           "parse_override", "validate"]
+
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads 1e-4 (no decimal point) as a float, as YAML 1.2 does."""
@@ -32,9 +41,6 @@ def _load_yaml(text: str):
     return yaml.load(text, Loader=_Loader)
 
 
-class ConfigError(ValueError):
-    """A configuration file or override is invalid; the message names the key and its source."""
-
 
 @dataclass
 class DataConfig:
@@ -43,27 +49,8 @@ class DataConfig:
     cache_dir: str | None = None  # processed-graph cache; None means $GSRL_CACHE_DIR or ~/.cache/gsrl
 
 
-@dataclass
-class EncoderConfig:
-    conv: str = "gin"  # gin | gcn | graphsage | gat (Hu et al. state_dict format)
-    num_layers: int = 5
-    emb_dim: int = 300
-    dropout: float = 0.1
-    pooling: str = "mean"
-    pretrained: str | None = None  # path to a Hu et al. checkpoint (Pre-GS-Meta)
 
 
-@dataclass
-class RelationConfig:
-    num_layers: int = 2
-    edge_hidden_dim: int = 100
-    edge_mlp_layers: int = 2
-    dropout: float = 0.1
-    input_dropout: float = 0.1
-    top_k: int | None = None  # None: shots - 1 (at least 1), as in GS-Meta
-    mol_mol_edges: bool = True  # ablation "w/o m2m" sets False
-    unk_edges: bool = True  # edges for missing labels
-    unk_weight: float = 1.0
 
 
 @dataclass
@@ -75,22 +62,6 @@ class EpisodeConfig:
     eval_context_queries: int = 16  # unlabelled query molecules present in the test-time inner step
 
 
-@dataclass
-class MetaConfig:
-    algorithm: str = "gsmeta"  # gsmeta | maml | reptile | protonet (gsrl.meta.algorithms)
-    inner_steps: int = 1
-    inner_lr: float = 0.5
-    first_order: bool = False
-    # Parameter groups the inner loop adapts: all | encoder | relation | classifier | property_embeddings.
-    adapt: list[str] = field(default_factory=lambda: ["all"])
-    outer_lr: float = 1e-3
-    weight_decay: float = 5e-5
-    grad_clip: float = 1.0
-    contrastive_weight: float = 0.05  # ablation "w/o CL" sets 0
-    contrastive_temperature: float = 0.08
-    # Keep each episode's autograd graph between phase 1 and phase 2 (fast), or recompute the
-    # episodes one at a time in phase 2 (same gradient, about one episode's graph in memory, slower).
-    retain_episode_graphs: bool = True
 
 
 @dataclass
@@ -164,6 +135,11 @@ class Config:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @property
+    def network(self) -> NetworkConfig:
+        """The sections an episode network is built from."""
+        return NetworkConfig(self.encoder, self.relation, self.relation_top_k)
 
     @property
     def relation_top_k(self) -> int:
@@ -318,8 +294,6 @@ def validate(config: Config) -> None:
         (config.ray.placement in ("pack", "spread"), "ray.placement must be pack or spread"),
         (config.ray.max_spec_retries >= 0, "ray.max_spec_retries must be >= 0"),
     ]
-    from gsrl.meta.algorithms import ALGORITHMS  # here: the algorithms' modules import this one
-
     checks.append((config.meta.algorithm in ALGORITHMS,
                    f"meta.algorithm must be one of {sorted(ALGORITHMS)}, got '{config.meta.algorithm}'"))
     # Typos are caught here; whether the configured algorithm's network has the group, when it is built.

@@ -51,7 +51,7 @@ def build_model(dataset: FewShotDataset, config: Config, seed: int | None = None
     the config names one."""
     if seed is not None:
         torch.manual_seed(seed)
-    model = algorithm_named(config.meta.algorithm).network.for_dataset(dataset, config)
+    model = algorithm_named(config.meta.algorithm).network.for_dataset(dataset, config.network)
     if config.encoder.pretrained:
         data_root = resolve_data_root(config.data.root)
         model.encoder.load_pretrained(resolve_checkpoint(config.encoder.pretrained, data_root))

@@ -2,7 +2,7 @@
 
 One ``TorchTrainer`` per job (gloo on CPUs, NCCL on GPUs) whose checkpoints live in the run directory,
 so running the same job again resumes from the last finished epoch; on the embedded cluster its
-process group listens on loopback only (learners/loopback_rendezvous.py) and a job the cluster cannot
+process group listens on loopback only (gsrl/ray_internals.py) and a job the cluster cannot
 place fails before it featurizes anything (``connect_for``); rank 0 alone writes TensorBoard and
 checkpoint files, every rank reports each epoch (Ray Train's barrier). Checkpoints written on GPUs load on
 CPUs too (the report task, a resume without GPUs, a user's plain torch.load of the encoder or model file).
@@ -22,10 +22,10 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from actors.ray_cluster import connect, require_resources
+from gsrl.cluster import connect, require_resources
 from gsrl.checkpoint import load_on_cpu
 from gsrl.data.corpora import CorpusManifest
-from learners.loopback_rendezvous import LoopbackTorchConfig
+from gsrl.ray_internals import LoopbackTorchConfig
 
 __all__ = ["DataParallelJob", "connect_for", "copy_outputs", "end_epoch", "fit", "rank_shards", "resume_and_wrap",
            "start_worker", "steps_per_epoch", "tensorboard"]

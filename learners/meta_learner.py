@@ -7,36 +7,27 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
 from gsrl.config import Config
 from gsrl.meta.losses import nt_xent
-from gsrl.meta.messages import EpisodeSummary, Weights
+from gsrl.meta.messages import EpisodeSummary, OuterStep, Weights
 from gsrl.models.episode_network import EpisodeNetwork
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class OuterStep:
-    query_loss: float
-    support_loss: float
-    contrastive_loss: float
-    total_loss: float
-    grad_norm: float
-    lr: float
-    applied: bool  # False when a non-finite loss or gradient made the update unsafe
-
-
 class MetaLearner:
     def __init__(self, model: EpisodeNetwork, config: Config):
-        self.model = model
         self.config = config
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.meta.outer_lr,
-                                           weight_decay=config.meta.weight_decay)
+        self.restart(model)
+
+    def restart(self, model: EpisodeNetwork) -> None:
+        """Begin a new meta-training run from `model`'s weights: fresh AdamW state, version 0."""
+        self.model = model
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=self.config.meta.outer_lr,
+                                           weight_decay=self.config.meta.weight_decay)
         self.version = 0
         self.skipped_updates = 0
 
@@ -95,6 +86,9 @@ class MetaLearner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.version = state["version"]
         self.skipped_updates = state["skipped_updates"]
+
+    def close(self) -> None:
+        """Nothing to release in the driver process."""
 
 
 def compose_running_statistics(model: torch.nn.Module, start: dict[str, Tensor],

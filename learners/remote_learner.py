@@ -11,10 +11,10 @@ import ray
 from torch import Tensor
 
 from gsrl.config import Config
-from gsrl.meta.messages import EpisodeSummary, Weights
+from gsrl.meta.messages import EpisodeSummary, OuterStep, Weights
 from gsrl.models.episode_network import EpisodeNetwork
 from gsrl.runtime import apply_threads, resolve_device
-from learners.meta_learner import MetaLearner, OuterStep
+from learners.meta_learner import MetaLearner
 
 
 def _to_cpu(tree):
@@ -32,7 +32,11 @@ class MetaLearnerHost:
 
     def __init__(self, model: EpisodeNetwork, config: Config):
         apply_threads(config)
-        self.learner = MetaLearner(model.to(resolve_device(config)), config)
+        self.device = resolve_device(config)
+        self.learner = MetaLearner(model.to(self.device), config)
+
+    def restart(self, model: EpisodeNetwork) -> None:
+        self.learner.restart(model.to(self.device))
 
     def weights(self) -> Weights:
         weights = self.learner.weights()
@@ -58,9 +62,14 @@ class RemoteMetaLearner:
         settings = config.ray
         self.actor = ray.remote(MetaLearnerHost).options(
             num_cpus=settings.learner_cpus, num_gpus=settings.learner_gpus).remote(model.cpu(), config)
+        self.lr = config.meta.outer_lr
         self.version = 0
         self.skipped_updates = 0
-        self.lr = config.meta.outer_lr
+
+    def restart(self, model: EpisodeNetwork) -> None:
+        ray.get(self.actor.restart.remote(model.cpu()))
+        self.version = 0
+        self.skipped_updates = 0
 
     def weights(self) -> Weights:
         return ray.get(self.actor.weights.remote())
@@ -85,12 +94,3 @@ class RemoteMetaLearner:
     def close(self) -> None:
         ray.kill(self.actor)
 
-
-def make_meta_learner(model: EpisodeNetwork, config: Config) -> MetaLearner | RemoteMetaLearner:
-    """The learner where `ray.learner` puts it: in the driver, or (Ray backend) in its own actor."""
-    if config.run.backend == "ray" and config.ray.learner == "actor":
-        from actors.ray_cluster import connect
-
-        connect(config.ray.address)
-        return RemoteMetaLearner(model, config)
-    return MetaLearner(model, config)

@@ -107,7 +107,7 @@ def test_one_step_reptile_is_inner_lr_times_the_support_gradient(tiny_config):
 
 
 def test_prototype_log_odds_are_differences_of_squared_distances(tiny_config):
-    network = PrototypeNetwork(tiny_config())
+    network = PrototypeNetwork(tiny_config().encoder)
     assert float(network.metric_scale.detach().exp()) == pytest.approx(1 / 16)  # 1 / embedding width at the start
     with torch.no_grad():
         network.metric_scale.fill_(math.log(0.5))

@@ -9,7 +9,7 @@ import pytest
 
 from gsrl.checkpoint import identity_digest
 from gsrl.compare.config import CompareConfig
-from gsrl.compare.job import run_directory
+from gsrl.jobs.compare import run_directory
 from gsrl.compare.table import format_markdown, summarize
 from gsrl.config import ConfigError, load_config
 from tests.conftest import TINY_OVERRIDES

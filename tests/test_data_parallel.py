@@ -20,10 +20,10 @@ import ray.train
 import torch
 import torch.distributed as dist
 
-from actors.ray_cluster import ClusterTooSmall, connect
+from gsrl.cluster import ClusterTooSmall, connect
 from gsrl.checkpoint import load_on_cpu
 from learners.data_parallel import connect_for, fit
-from learners.loopback_rendezvous import loopback_interface
+from gsrl.ray_internals import loopback_interface
 
 from .conftest import LOOPBACK_ADDRESSES
 

@@ -14,7 +14,8 @@ import torch
 from gsrl.config import ConfigError, load_config
 from gsrl.data.property_datasets import PROPERTY_DATASETS, PropertyDataset, load_property_dataset
 from gsrl.data.scaffold import ScaffoldSplit, murcko_scaffold, scaffold_split
-from gsrl.finetune.benchmark import column_order, data_digest, format_markdown, run_benchmark, run_directory, summarize
+from gsrl.finetune.benchmark import column_order, data_digest, format_markdown, run_directory, summarize
+from gsrl.jobs.finetune import run_benchmark
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig
 from gsrl.finetune.train import (
     CHECKPOINT_FILE,

@@ -16,11 +16,12 @@ import ray
 import torch
 
 from actors.episode_worker import EpisodeWorker
-from actors.ray_cluster import ClusterTooSmall, connect
 from actors.ray_worker_group import EpisodeFailed, RayWorkerGroup
-from actors.worker_group import LocalWorkerGroup, make_worker_group
+from actors.worker_group import LocalWorkerGroup
 from envs.task_scheduler import TaskSchedulerEnv
+from gsrl.cluster import ClusterTooSmall, connect
 from gsrl.data.episodes import EpisodeSampler, EpisodeSpec, derive_rng
+from gsrl.jobs.assembly import make_scheduler_env, make_worker_group
 from gsrl.runtime import build_model, load_dataset
 from learners.meta_learner import MetaLearner
 
@@ -67,7 +68,7 @@ def local_reference(tiny_config):
     threads = torch.get_num_threads()
     config = tiny_config("run.threads=1")
     dataset = load_dataset(config)
-    env = TaskSchedulerEnv(config, LocalWorkerGroup([EpisodeWorker(config, dataset=dataset)]), dataset)
+    env = make_scheduler_env(config, dataset, LocalWorkerGroup([EpisodeWorker(config, dataset=dataset)]))
     result = _run(env)
     torch.set_num_threads(threads)
     return result
@@ -113,7 +114,7 @@ def test_two_ray_workers_give_the_local_meta_gradient_losses_and_reward(ray_clus
 def test_five_ray_iterations_end_with_the_local_parameters(ray_cluster, tiny_config, local_reference):
     config = tiny_config(*RAY)
     dataset = load_dataset(config)
-    env = TaskSchedulerEnv(config, RayWorkerGroup(config), dataset)
+    env = make_scheduler_env(config, dataset, RayWorkerGroup(config))
     trace, state = _run(env)
     env.close()
     reference_trace, reference_state = local_reference
@@ -131,7 +132,7 @@ def test_each_baseline_runs_on_two_ray_workers_as_locally(ray_cluster, tiny_conf
         dataset = load_dataset(config)
         workers = LocalWorkerGroup([EpisodeWorker(config, dataset=dataset)]) if config.run.backend == "local" \
             else RayWorkerGroup(config)
-        env = TaskSchedulerEnv(config, workers, dataset)
+        env = make_scheduler_env(config, dataset, workers)
         results.append(_run(env, iterations=3))
         env.close()
     (local_trace, local_state), (ray_trace, ray_state) = results
@@ -162,7 +163,7 @@ def test_killed_worker_is_restarted_and_the_run_ends_as_unfaulted(ray_cluster, t
     dataset = load_dataset(config)
     group = KillingWorkerGroup(config)
     first_pid = group.locations[1]["pid"]
-    env = TaskSchedulerEnv(config, group, dataset)
+    env = make_scheduler_env(config, dataset, group)
     trace, state = _run(env)
     metrics = group.metrics()
     env.close()
@@ -190,7 +191,7 @@ def test_a_spec_that_keeps_failing_is_reported_with_the_spec(ray_cluster, tiny_c
 def test_learner_actor_gives_the_driver_learner_result(ray_cluster, tiny_config, local_reference):
     config = tiny_config(*RAY, "ray.learner=actor", "ray.learner_cpus=0")
     dataset = load_dataset(config)
-    env = TaskSchedulerEnv(config, RayWorkerGroup(config), dataset)
+    env = make_scheduler_env(config, dataset, RayWorkerGroup(config))
     trace, state = _run(env)
     env.close()
     reference_trace, reference_state = local_reference

@@ -22,7 +22,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from gsrl.checkpoint import CheckpointStore
 from gsrl.cli import main
-from gsrl.trainer import Trainer
+from gsrl.jobs.train import Trainer
 
 from .conftest import TINY_OVERRIDES
 

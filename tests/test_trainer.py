@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from actors.episode_worker import EpisodeWorker
 from envs.task_scheduler import TaskSchedulerEnv
 from gsrl.checkpoint import CheckpointStore
-from gsrl.trainer import Trainer
+from gsrl.jobs.train import Trainer
 
 
 def final_model(run_dir):
@@ -102,6 +102,6 @@ def test_non_finite_gradients_skip_the_update(tiny_config, tmp_path, monkeypatch
     monkeypatch.setattr(EpisodeWorker, "backward", poisoned)
     trainer = Trainer(tiny_config("run.iterations=3", "eval.every=3"), tmp_path / "run")
     trainer.run()
-    learner = trainer.env.learner
+    learner = trainer.driver.learner
     assert learner.skipped_updates == 1 and learner.version == 2
     assert all(torch.isfinite(p).all() for p in learner.model.parameters())

@@ -17,6 +17,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from enum import IntEnum
 
 import numpy as np
 import torch
@@ -67,6 +68,15 @@ class CandidatePool:
 
     def flat_specs(self) -> list[EpisodeSpec]:
         return [spec for pair in self.pairs for spec in pair]
+
+
+class RngStream(IntEnum):
+    """Stream ids of `derive_rng`: every random draw of a run is keyed by its seed, its place in the run and
+    its stream, so draws of different kinds never share a generator and a resumed run draws the same."""
+
+    CANDIDATE_POOL = 1  # keys (seed, iteration, CANDIDATE_POOL): the scheduler's candidate pool
+    POLICY = 2  # keys (seed, iteration, POLICY): the scheduler policy's action
+    EVALUATION = 7_919  # keys (seed, EVALUATION, evaluation index, property, draw): evaluation support draws
 
 
 def derive_rng(*keys: int) -> np.random.Generator:

@@ -20,19 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import ray
-import torch
 
-from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
 from gsrl.checkpoint import identity_digest, sha256_of
-from gsrl.data.datasets import resolve_data_root
 from gsrl.data.featurize import FEATURIZER_VERSION
-from gsrl.data.property_datasets import PROPERTY_SOURCES, PropertyDataset, load_property_dataset
-from gsrl.data.scaffold import ScaffoldSplit, scaffold_split
+from gsrl.data.property_datasets import PROPERTY_SOURCES, PropertyDataset
+from gsrl.data.scaffold import ScaffoldSplit
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig
-from gsrl.finetune.train import FinetuneResult, finetune
+from gsrl.finetune.train import FinetuneResult
 from gsrl.models.encoder import MoleculeEncoder
-from gsrl.runtime import resolve_cache_dir
 from gsrl.stats import mean_std
 
 __all__ = [
@@ -40,7 +35,6 @@ __all__ = [
     "column_order",
     "data_digest",
     "format_markdown",
-    "run_benchmark",
     "run_directory",
     "summarize",
 ]
@@ -148,23 +142,6 @@ def format_markdown(summary: dict[str, Any], encoders: Sequence[EncoderSpec], ti
 # --------------------------------------------------------------------------- runs
 
 
-@ray.remote
-def _finetune_task(
-    dataset_name: str,
-    data_root: str,
-    cache_dir: str,
-    split: ScaffoldSplit,
-    encoder: EncoderSpec,
-    seed: int,
-    config: FinetuneConfig,
-    run_dir: str,
-) -> FinetuneResult:
-    """One run in a Ray worker; the dataset comes from the cache the driver filled."""
-    torch.set_num_threads(config.threads)
-    dataset = load_property_dataset(dataset_name, data_root, cache_dir)
-    return finetune(dataset, split, encoder, seed, config, run_dir=Path(run_dir))
-
-
 # Settings that do not change a run's numbers (or, for epochs, only how far it goes): left out of its identity.
 _NOT_RUN_IDENTITY = frozenset({"name", "datasets", "seeds", "encoders", "epochs", "eval_batch_size", "data_root",
                                "cache_dir", "output_dir", "device", "threads", "num_cpus", "num_gpus", "address"})
@@ -191,7 +168,7 @@ def run_directory(output_dir: Path, dataset: str, molecules: str, encoder: Encod
     return output_dir / "runs" / f"{dataset}-{encoder.name}-seed{seed}-{identity_digest(identity)}"
 
 
-def _resolved_encoders(config: FinetuneConfig, data_root: Path) -> list[EncoderSpec]:
+def resolved_encoders(config: FinetuneConfig, data_root: Path) -> list[EncoderSpec]:
     """Encoder specs with checkpoint paths made real, each checkpoint checked to fit before any run."""
     specs = []
     for spec in config.encoder_specs():
@@ -203,7 +180,7 @@ def _resolved_encoders(config: FinetuneConfig, data_root: Path) -> list[EncoderS
     return specs
 
 
-def _dataset_summary(dataset: PropertyDataset, split: ScaffoldSplit) -> dict[str, Any]:
+def dataset_summary(dataset: PropertyDataset, split: ScaffoldSplit) -> dict[str, Any]:
     report = dataset.parse_report
     return {
         "source_file": report.source_file,
@@ -213,63 +190,3 @@ def _dataset_summary(dataset: PropertyDataset, split: ScaffoldSplit) -> dict[str
         "tasks": dataset.num_tasks,
         "split": {"train": len(split.train), "valid": len(split.valid), "test": len(split.test)},
     }
-
-
-def run_benchmark(config: FinetuneConfig) -> GridReport:
-    """Run the grid ``config.datasets x encoders x seeds`` on the running Ray cluster.
-
-    Writes ``runs.jsonl`` (a line per finished run, as they finish), then ``results.json``
-    (config, datasets, summary, every run with its per-epoch history, failures) and
-    ``table.md`` into ``config.output_dir``. A run that raises is logged and listed under
-    failures; the others go on.
-    """
-    if not ray.is_initialized():
-        raise RuntimeError("run_benchmark needs a running Ray cluster: call ray.init(...) first")
-    data_root = resolve_data_root(config.data_root)
-    cache_dir = resolve_cache_dir(config.cache_dir)
-    encoders = _resolved_encoders(config, data_root)
-    output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-
-    datasets: dict[str, dict[str, Any]] = {}
-    splits: dict[str, ray.ObjectRef] = {}
-    molecules: dict[str, str] = {}
-    for name in config.datasets:
-        dataset = load_property_dataset(name, data_root, cache_dir)
-        split = scaffold_split(dataset.smiles)
-        datasets[name] = _dataset_summary(dataset, split)
-        splits[name] = ray.put(split)
-        molecules[name] = data_digest(dataset)
-
-    task = _finetune_task.options(num_cpus=config.num_cpus, num_gpus=config.num_gpus)
-    pending = {
-        task.remote(name, str(data_root), str(cache_dir), splits[name], spec, seed, config,
-                    str(run_directory(output_dir, name, molecules[name], spec, seed, config))): (name, spec.name, seed)
-        for name in config.datasets
-        for spec in encoders
-        for seed in config.seeds
-    }
-    outcome = run_task_grid(
-        pending, output_dir / PROGRESS_FILE, to_record=FinetuneResult.to_dict,
-        describe=lambda key, result: (f"{key[0]} / {key[1]} / seed {key[2]}: test ROC-AUC {result.test_auc} "
-                                      f"(epoch {result.best_epoch})"),
-    )
-    finished: dict[tuple[str, str, int], FinetuneResult] = outcome.results
-    failures = [{"dataset": f["key"][0], "encoder": f["key"][1], "seed": f["key"][2], "error": f["error"]}
-                for f in outcome.failures]
-    results = [
-        finished[(name, spec.name, seed)]
-        for name in config.datasets
-        for spec in encoders
-        for seed in config.seeds
-        if (name, spec.name, seed) in finished
-    ]
-    summary = summarize(results, config.datasets, encoders)
-    payload = {"config": dataclasses.asdict(config), "datasets": datasets, "summary": summary,
-               "runs": [result.to_dict() for result in results], "failures": failures}
-    note = (
-        f"Test ROC-AUC (%) at the epoch with the best validation ROC-AUC, mean ± std over seeds "
-        f"{list(config.seeds)}; scaffold split 80/10/10; {config.epochs} epochs."
-    ) + failures_sentence(failures, len(pending))
-    table = format_markdown(summary, encoders, f"Fine-tuning benchmark: {config.name}", note)
-    return write_grid_report(output_dir, results, failures, summary, payload, table)

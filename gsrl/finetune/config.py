@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gsrl.config import ConfigError
+from gsrl.errors import ConfigError
 from gsrl.data.property_datasets import PROPERTY_DATASETS
 from gsrl.models.checkpoints import resolve_checkpoint
 from gsrl.models.encoder import CONV_TYPES, POOLING_TYPES

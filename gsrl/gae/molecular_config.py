@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gsrl.config import ConfigError
+from gsrl.errors import ConfigError
 from gsrl.gae.molecules import AtomVocabulary
 
 __all__ = ["MolecularCorpusConfig", "MolecularVGAEConfig", "OptimisationConfig"]

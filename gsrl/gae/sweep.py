@@ -1,4 +1,4 @@
-"""The link-prediction sweep: datasets × models × seeds as Ray tasks, then one table (markdown + JSON).
+"""The link-prediction sweep's cells, their run directories, summary and table (gsrl.jobs.gae runs it).
 
 Every cell is an ordinary job with its own run directory ``<output_dir>/runs/<name>-<digest>``, the
 digest being that of its settings, so an interrupted sweep re-run with the same config skips
@@ -8,21 +8,18 @@ finished jobs and resumes the others, and a changed setting gets new runs.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import ray
 
-from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
-from gsrl.checkpoint import git_commit, identity_digest
+from gsrl.checkpoint import identity_digest
 from gsrl.config import config_from_dict
 from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
-from gsrl.gae.train import RESULT_FILE, LinkResult, train_link_predictor
+from gsrl.gae.train import LinkResult
 from gsrl.stats import mean_std
 
-__all__ = ["PUBLISHED", "cell_configs", "format_markdown", "run_directory", "run_sweep", "summarize"]
+__all__ = ["PUBLISHED", "cell_configs", "format_markdown", "run_directory", "summarize"]
 
 
 # Kipf & Welling 2016 (arXiv 1611.07308), Table 1: test (AUC, AP) in %, GCN encoder.
@@ -55,11 +52,6 @@ _NOT_RUN_IDENTITY = frozenset({"name", "checkpoint_every", "data_root", "cache_d
 def run_directory(output_dir: Path, config: LinkPredictionConfig) -> Path:
     identity = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_RUN_IDENTITY}
     return output_dir / "runs" / f"{config.name}-{identity_digest(identity)}"
-
-
-@ray.remote
-def _link_task(config: LinkPredictionConfig, run_dir: str) -> LinkResult:
-    return train_link_predictor(config, Path(run_dir), resume=True)
 
 
 def summarize(results: list[LinkResult], sweep: LinkSweepConfig) -> dict[str, Any]:
@@ -104,39 +96,3 @@ def format_markdown(summary: dict[str, Any], title: str, note: str) -> str:
             "—" if c["epochs_per_s"] is None else f"{c['epochs_per_s']:.1f} ({', '.join(c['devices'])})"
             for c in cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def run_sweep(sweep: LinkSweepConfig) -> GridReport:
-    """Run every cell on the running Ray cluster and write runs.jsonl, results.json and table.md."""
-    output_dir = Path(sweep.output_dir) / sweep.name
-    cells = cell_configs(sweep)
-    directories = {key: run_directory(output_dir, config) for key, config in cells.items()}
-    read_back = sum((directory / RESULT_FILE).is_file() for directory in directories.values())
-    started = time.perf_counter()
-    submitted = {
-        _link_task.options(num_cpus=config.num_cpus, num_gpus=config.num_gpus).remote(
-            config, str(directories[key])): key
-        for key, config in cells.items()
-    }
-    outcome = run_task_grid(
-        submitted, output_dir / PROGRESS_FILE, to_record=LinkResult.to_dict,
-        describe=lambda key, r: f"{key[0]} / {key[1]} / seed {key[2]}: test AUC {r.test_auc:.4f} AP {r.test_ap:.4f}",
-    )
-    wall_seconds = time.perf_counter() - started
-    results = [outcome.results[key] for key in cells if key in outcome.results]
-    summary = summarize(results, sweep)
-    note = (f"Test AUC / AP (%) at the epoch with the best validation AUC, mean ± std over seeds "
-            f"{list(sweep.seeds)}; edges split {100 * (1 - sweep.job.val_fraction - sweep.job.test_fraction):.0f} / "
-            f"{100 * sweep.job.val_fraction:.0f} / {100 * sweep.job.test_fraction:.0f}, held-out negatives never "
-            f"edges; {sweep.job.epochs} epochs. Paper: Kipf & Welling 2016, Table 1. This invocation: "
-            f"{len(cells) - read_back} jobs run (or resumed) in {wall_seconds:.0f} s wall time, {read_back} "
-            f"finished jobs read back.")
-    note += failures_sentence(outcome.failures, len(cells))
-    payload = {
-        "config": dataclasses.asdict(sweep), "git_commit": git_commit(), "wall_seconds": wall_seconds,
-        "jobs_run": len(cells) - read_back, "jobs_read_back": read_back,
-        "ray_cpus": ray.cluster_resources().get("CPU"), "summary": summary,
-        "runs": [r.to_dict() for r in results], "failures": outcome.failures,
-    }
-    table = format_markdown(summary, f"Link prediction: {sweep.name}", note)
-    return write_grid_report(output_dir, results, outcome.failures, summary, payload, table)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from gsrl.config import MetaConfig
+from gsrl.meta.config import MetaConfig
 from gsrl.meta import maml
 from gsrl.models.baselines import ClassifierNetwork, PrototypeNetwork
 from gsrl.models.episode_network import EpisodeNetwork

@@ -20,9 +20,9 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from gsrl.config import Config
 from gsrl.data.episodes import EpisodeSpec, EpisodeTensors, episode_tensors
 from gsrl.meta.algorithms import algorithm_named
+from gsrl.meta.config import MetaConfig
 from gsrl.meta.losses import binary_cross_entropy
 from gsrl.models.episode_network import EpisodeNetwork, EpisodeOutput
 
@@ -58,13 +58,13 @@ class EpisodeRunner:
     """Runs the configured algorithm's episodes of one dataset on a model replica (the module only
     supplies structure; parameters and buffers are passed in)."""
 
-    def __init__(self, model: EpisodeNetwork, dataset, config: Config, device: torch.device):
+    def __init__(self, model: EpisodeNetwork, dataset, meta: MetaConfig, device: torch.device):
         self.model = model
         self.dataset = dataset
-        self.config = config
+        self.meta = meta
         self.device = device
-        self.rule = algorithm_named(config.meta.algorithm).rule
-        self.adapt_names = model.parameter_names(config.meta.adapt)
+        self.rule = algorithm_named(meta.algorithm).rule
+        self.adapt_names = model.parameter_names(meta.adapt)
 
     def tensors(self, spec: EpisodeSpec, include_query: bool = True) -> EpisodeTensors:
         return episode_tensors(spec, self.dataset, self.device, include_query)
@@ -89,7 +89,7 @@ class EpisodeRunner:
     def adapt(self, params: Params, running: Params, t: EpisodeTensors, query, query_labels,
               differentiable: bool = True) -> tuple[Params, Tensor | None]:
         loss_fn = self.support_loss_fn(running, t, query, query_labels)
-        adapted, losses = self.rule.adapt(loss_fn, params, self.adapt_names, self.config.meta, differentiable)
+        adapted, losses = self.rule.adapt(loss_fn, params, self.adapt_names, self.meta, differentiable)
         return adapted, (losses[-1] if losses else None)
 
     def train_episode(self, params: Params, buffers: Params, spec: EpisodeSpec,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from gsrl.data.episodes import EpisodeSampler, EpisodeSpec, derive_rng
+from gsrl.data.episodes import EpisodeSampler, EpisodeSpec, RngStream, derive_rng
 from gsrl.meta.episode import EpisodeRunner, Params, clone_buffers, seeded
 from gsrl.meta.messages import PropertyPrediction
 
@@ -60,7 +60,7 @@ def evaluation_specs(sampler: EpisodeSampler, properties: list[int], auxiliary_c
     specs = []
     for prop in sampler.eligible_properties(properties):
         for draw in range(draws):
-            rng = derive_rng(seed, 7_919, evaluation_index, prop, draw)
+            rng = derive_rng(seed, RngStream.EVALUATION, evaluation_index, prop, draw)
             aux = sampler.auxiliary_for(prop, sampler.train_properties, auxiliary_count, rng)
             specs.append(sampler.eval_spec(prop, aux, rng))
     return specs

@@ -1,4 +1,4 @@
-"""Data that crosses between the learner and episode workers (in-process or through Ray)."""
+"""Data that crosses between the roles: learner, episode workers (in-process or through Ray) and the environment."""
 
 from __future__ import annotations
 
@@ -35,3 +35,16 @@ class PropertyPrediction:
     target: int
     scores: np.ndarray
     labels: np.ndarray
+
+
+@dataclass
+class OuterStep:
+    """What one outer update did: the losses it descended, its gradient norm and learning rate."""
+
+    query_loss: float
+    support_loss: float
+    contrastive_loss: float
+    total_loss: float
+    grad_norm: float
+    lr: float
+    applied: bool  # False when a non-finite loss or gradient made the update unsafe

@@ -16,7 +16,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gsrl.config import Config
+from gsrl.models.config import EncoderConfig
 from gsrl.models.episode_network import EpisodeNetwork, EpisodeOutput
 
 
@@ -30,10 +30,10 @@ class ClassifierNetwork(EpisodeNetwork):
     parameter_groups = ("encoder", "classifier")
     support_loss_needs_query = False
 
-    def __init__(self, config: Config):
-        super().__init__(config)
-        dim = config.encoder.emb_dim
-        self.classifier = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(config.encoder.dropout),
+    def __init__(self, encoder: EncoderConfig):
+        super().__init__(encoder)
+        dim = encoder.emb_dim
+        self.classifier = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(encoder.dropout),
                                         nn.Linear(dim, 1))
 
     def relate(self, support: Tensor, query: Tensor | None, properties: Tensor, support_labels: Tensor,
@@ -51,9 +51,9 @@ class PrototypeNetwork(EpisodeNetwork):
     parameter_groups = ("encoder", "metric_scale")
     support_loss_needs_query = False
 
-    def __init__(self, config: Config):
-        super().__init__(config)
-        self.metric_scale = nn.Parameter(torch.tensor(-math.log(config.encoder.emb_dim)))  # log of the scale
+    def __init__(self, encoder: EncoderConfig):
+        super().__init__(encoder)
+        self.metric_scale = nn.Parameter(torch.tensor(-math.log(encoder.emb_dim)))  # log of the scale
 
     def relate(self, support: Tensor, query: Tensor | None, properties: Tensor, support_labels: Tensor,
                query_labels: Tensor | None, with_support_logits: bool = True) -> EpisodeOutput:

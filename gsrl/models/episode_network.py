@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from gsrl.config import Config, ConfigError
+from gsrl.errors import ConfigError
+from gsrl.models.config import EncoderConfig, NetworkConfig
 from gsrl.models.encoder import MoleculeEncoder
 
 
@@ -35,16 +36,16 @@ class EpisodeNetwork(nn.Module, ABC):
     # support molecule on its own say False, and the inner loop then skips encoding the queries.
     support_loss_needs_query: bool = True
 
-    def __init__(self, config: Config):
+    def __init__(self, encoder: EncoderConfig):
         super().__init__()
-        enc = config.encoder
+        enc = encoder
         self.encoder = MoleculeEncoder(conv=enc.conv, num_layers=enc.num_layers, emb_dim=enc.emb_dim,
                                        dropout=enc.dropout, pooling=enc.pooling)
 
     @classmethod
-    def for_dataset(cls, dataset, config: Config) -> EpisodeNetwork:
+    def for_dataset(cls, dataset, network: NetworkConfig) -> EpisodeNetwork:
         """A freshly initialised network for a few-shot dataset (heads that embed properties need its size)."""
-        return cls(config)
+        return cls(network.encoder)
 
     def encode(self, graphs: Batch) -> Tensor:
         return self.encoder(graphs.x, graphs.edge_index, graphs.edge_attr, graphs.batch, graphs.num_graphs)

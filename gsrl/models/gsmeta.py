@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gsrl.config import Config
+from gsrl.models.config import EncoderConfig, NetworkConfig, RelationConfig
 from gsrl.models.episode_network import EpisodeNetwork, EpisodeOutput
 from gsrl.models.relation import EpisodeStructure, RelationNet
 
@@ -16,24 +16,26 @@ class GSMetaModel(EpisodeNetwork):
 
     parameter_groups = ("encoder", "relation", "classifier", "property_embeddings")
 
-    def __init__(self, num_properties: int, train_properties: list[int], config: Config):
-        super().__init__(config)
-        rel = config.relation
-        dim = config.encoder.emb_dim
+    def __init__(self, num_properties: int, train_properties: list[int], encoder: EncoderConfig,
+                 relation: RelationConfig, top_k: int):
+        super().__init__(encoder)
+        rel = relation
+        dim = encoder.emb_dim
         self.property_embeddings = nn.Embedding(num_properties, dim)
         with torch.no_grad():  # properties never seen in meta-training start at zero
             unseen = torch.ones(num_properties, dtype=torch.bool)
             unseen[train_properties] = False
             self.property_embeddings.weight[unseen] = 0.0
         self.relation = RelationNet(dim, rel.num_layers, rel.edge_hidden_dim, rel.edge_mlp_layers, rel.dropout,
-                                    rel.input_dropout, config.relation_top_k, rel.mol_mol_edges)
+                                    rel.input_dropout, top_k, rel.mol_mol_edges)
         self.classifier = nn.Sequential(nn.Linear(2 * dim, dim), nn.BatchNorm1d(dim), nn.ReLU(), nn.Linear(dim, 1))
         self.unk_edges = rel.unk_edges
         self.unk_weight = rel.unk_weight
 
     @classmethod
-    def for_dataset(cls, dataset, config: Config) -> GSMetaModel:
-        return cls(dataset.num_properties, list(dataset.train_properties), config)
+    def for_dataset(cls, dataset, network: NetworkConfig) -> GSMetaModel:
+        return cls(dataset.num_properties, list(dataset.train_properties), network.encoder, network.relation,
+                   network.relation_top_k)
 
     def node_states(self, support: Tensor, query: Tensor, properties: Tensor, support_labels: Tensor,
                     query_labels: Tensor) -> Tensor:

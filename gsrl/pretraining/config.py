@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gsrl.config import ConfigError, EncoderConfig
+from gsrl.errors import ConfigError
+from gsrl.models.config import EncoderConfig
 
 
 @dataclass

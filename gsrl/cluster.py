@@ -5,6 +5,7 @@ The embedded cluster binds every Ray endpoint to loopback: Ray's single-node swi
 127.0.0.1, and every Ray process listens on the node address. Ray's token authentication, on by
 default for local clusters since Ray 2.5x, stays as the user configured it. Real clusters are
 joined with `ray.address` ("auto" or HOST:PORT); deploy/README.md shows their token set-up.
+Private Ray APIs stay in gsrl/ray_internals.py.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import logging
 import os
 
 import ray
-from ray._private import ray_constants
 
-from gsrl.config import Config, ConfigError
+from gsrl.config import Config
+from gsrl.errors import ConfigError
+from gsrl.ray_internals import disable_multinode_clusters
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def connect(address: str | None) -> bool:
         # Ray reads the switch into a constant when it is imported; set both, so this process and the
         # node processes it starts agree on the loopback address.
         os.environ[SINGLE_NODE_SWITCH] = "0"
-        ray_constants.ENABLE_RAY_CLUSTER = False
+        disable_multinode_clusters()
         ray.init(include_dashboard=False, log_to_driver=True, configure_logging=False)
     else:
         ray.init(address=address, log_to_driver=True, configure_logging=False)

@@ -1,11 +1,20 @@
-"""Ray Train's torch process group kept on loopback, for data-parallel jobs on the embedded cluster.
+"""Everything gsrl does through Ray's private APIs, kept in this one module.
 
-Ray Train lets rank 0 host torch.distributed's rendezvous store, and torch binds that server to every
-interface; gloo and NCCL listen on whichever interface the host name resolves to. On the embedded
-single-node cluster, whose Ray endpoints all listen on loopback (actors/ray_cluster.py), that would
-leave an unauthenticated key-value store open to the network for the whole job. ``LoopbackTorchConfig``
-hosts the store on a socket bound to 127.0.0.1 (torch's ``master_listen_fd``) and points gloo and NCCL
-at the loopback interface. Jobs that join a real cluster keep Ray's own ``TorchConfig``.
+Two things need them, and Ray has no public API for either:
+
+* the embedded cluster's single-node switch (``ray._private.ray_constants.ENABLE_RAY_CLUSTER``), read
+  once when Ray is imported, so ``gsrl.cluster.connect`` sets it in the live module as well as in the
+  environment;
+* Ray Train's torch process group kept on loopback. Ray Train lets rank 0 host torch.distributed's
+  rendezvous store, and torch binds that server to every interface; gloo and NCCL listen on whichever
+  interface the host name resolves to. On the embedded single-node cluster, whose Ray endpoints all
+  listen on loopback (gsrl/cluster.py), that would leave an unauthenticated key-value store open to the
+  network for the whole job. ``LoopbackTorchConfig`` hosts the store on a socket bound to 127.0.0.1
+  (torch's ``master_listen_fd``) and points gloo and NCCL at the loopback interface; it extends Ray
+  Train's private torch backend. Jobs that join a real cluster keep Ray's own ``TorchConfig``.
+
+The supported Ray range is pinned in pyproject.toml; tests/test_ray_internals.py checks that the
+installed Ray is inside it and still has every private name used here.
 """
 
 from __future__ import annotations
@@ -18,16 +27,22 @@ from datetime import timedelta
 import psutil
 import ray
 import torch.distributed as dist
+from ray._private import ray_constants
 from ray.train._internal.worker_group import WorkerGroup as V1WorkerGroup
 from ray.train.torch import TorchConfig
 from ray.train.torch.config import _set_torch_distributed_env_vars, _setup_torch_process_group, _TorchBackend
 
-__all__ = ["LOOPBACK", "LoopbackTorchConfig", "loopback_interface"]
+__all__ = ["LOOPBACK", "LoopbackTorchConfig", "disable_multinode_clusters", "loopback_interface"]
 
 LOOPBACK = "127.0.0.1"
 
 # Rank 0's store server; the store init_process_group opens on the same port shares it (multi-tenant).
 _hosted_store: dist.TCPStore | None = None
+
+
+def disable_multinode_clusters() -> None:
+    """Ray's laptop mode, in the already-imported constant: the node address becomes 127.0.0.1."""
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def loopback_interface() -> str:

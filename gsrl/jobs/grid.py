@@ -1,16 +1,18 @@
-"""A grid of independent runs (benchmark cells) as Ray tasks, collected as they finish.
+"""The one grid skeleton: independent runs (cells) as Ray tasks, collected as they finish, then one report.
 
-Each finished run is appended to a JSON-lines progress file at once, so a long grid shows its
-results while it goes; a run that raises is recorded as a failure with its key and the others go on.
-Every grid workload (fine-tuning benchmark, link-prediction sweep, algorithm comparison) ends the
-same way: `results.json` and `table.md` in its output folder.
+Every grid job (the algorithm comparison, the fine-tuning benchmark, the link-prediction sweep) is
+cells -> `run_grid` -> summary and table of its own -> `write_grid_report`. Each finished run is
+appended to a JSON-lines progress file at once, so a long grid shows its results while it goes; a run
+that raises is recorded as a failure with its key and the others go on. Every grid ends the same way:
+`results.json` and `table.md` in its output folder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Hashable
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from ray.exceptions import RayError
 
 from gsrl.checkpoint import atomic_write_json
 
-__all__ = ["GridOutcome", "GridReport", "failures_sentence", "run_task_grid", "write_grid_report"]
+__all__ = ["GridOutcome", "GridReport", "failures_sentence", "run_grid", "run_task_grid", "write_grid_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,24 @@ PROGRESS_FILE = "runs.jsonl"  # one line per finished run, written as runs finis
 class GridOutcome:
     results: dict[Hashable, Any] = field(default_factory=dict)  # key -> the task's return value
     failures: list[dict[str, Any]] = field(default_factory=list)  # {key, error}
+    runs: list[Any] = field(default_factory=list)  # the finished runs' results, in the grid's cell order
+    wall_seconds: float = 0.0
+
+    def failures_sentence(self) -> str:
+        """The table note's mention of failed runs (empty when none failed)."""
+        return failures_sentence(self.failures, len(self.results) + len(self.failures))
+
+
+def run_grid(task: Any, cells: Mapping[Hashable, Sequence[Any]], resources: Mapping[str, float], output_dir: Path,
+             to_record: Callable[[Any], dict[str, Any]], describe: Callable[[Hashable, Any], str]) -> GridOutcome:
+    """Run the Ray remote function ``task(*arguments)`` for every cell (key -> arguments) with ``resources``
+    (``num_cpus``, ``num_gpus``) on the connected cluster; results come back keyed and in cell order."""
+    started = time.perf_counter()
+    submitted = {task.options(**resources).remote(*arguments): key for key, arguments in cells.items()}
+    outcome = run_task_grid(submitted, output_dir / PROGRESS_FILE, to_record, describe)
+    outcome.runs = [outcome.results[key] for key in cells if key in outcome.results]
+    outcome.wall_seconds = time.perf_counter() - started
+    return outcome
 
 
 def run_task_grid(submitted: dict[ray.ObjectRef, Hashable], progress_path: Path,

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import ray
 
-from actors.task_grid import PROGRESS_FILE, GridReport, failures_sentence, run_task_grid, write_grid_report
 from gsrl.checkpoint import git_commit, identity_digest, sha256_of
 from gsrl.compare.config import CompareConfig
 from gsrl.compare.table import PUBLISHED_SOURCE, format_markdown, run_record, summarize
 from gsrl.config import Config, load_config
 from gsrl.data.datasets import resolve_data_root
+from gsrl.jobs.grid import GridReport, run_grid, write_grid_report
+from gsrl.jobs.train import Trainer
 from gsrl.models.checkpoints import resolve_checkpoint
-from gsrl.trainer import Trainer
 
 
 def run_meta_training(config: Config, run_dir: Path) -> dict[str, Any]:
@@ -62,18 +61,14 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Gr
     output_dir = Path(config.output_dir) / config.name
     cells = {(column, seed): config.cell_config(column, seed, run_config)
              for column in config.algorithms for seed in config.seeds}
-    started = time.perf_counter()
-    submitted = {
-        _run_task.options(num_cpus=config.num_cpus, num_gpus=config.num_gpus).remote(
-            cell, str(run_directory(Path(config.output_dir), cell)), key[0]): key
-        for key, cell in cells.items()
-    }
-    outcome = run_task_grid(
-        submitted, output_dir / PROGRESS_FILE, to_record=lambda record: record,
+    arguments = {key: (cell, str(run_directory(Path(config.output_dir), cell)), key[0]) for key, cell in cells.items()}
+    outcome = run_grid(
+        _run_task, arguments, {"num_cpus": config.num_cpus, "num_gpus": config.num_gpus}, output_dir,
+        to_record=lambda record: record,
         describe=lambda key, r: f"{key[0]} seed {key[1]}: paper {r['paper_auc']:.4f} honest {r['honest_auc']:.4f}",
     )
-    wall_seconds = time.perf_counter() - started
-    records = [outcome.results[key] for key in cells if key in outcome.results]
+    wall_seconds = outcome.wall_seconds
+    records = outcome.runs
     summary = summarize(records, list(config.algorithms))
     any_cell = next(iter(cells.values()))
     note = (f"{any_cell.data.dataset}, {any_cell.episode.shots}-shot; seeds {list(config.seeds)}; "
@@ -82,7 +77,7 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Gr
             f"Wall time per run includes evaluations; meta-it/s counts meta-iterations alone. "
             f"Published: {PUBLISHED_SOURCE}. "
             f"Comparison wall time {wall_seconds:.0f} s on {ray.cluster_resources().get('CPU', 0):.0f} CPUs.")
-    note += failures_sentence(outcome.failures, len(cells))
+    note += outcome.failures_sentence()
     payload = {
         "config": dataclasses.asdict(config), "run_config": str(run_config), "git_commit": git_commit(),
         "wall_seconds": wall_seconds, "summary": summary, "runs": records, "failures": outcome.failures,

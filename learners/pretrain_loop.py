@@ -1,19 +1,16 @@
-"""Pretraining as a data-parallel Ray Train job (gloo on CPUs, NCCL on GPUs).
+"""What every Ray Train worker of a pretraining job runs (gsrl.jobs.pretrain is its driver).
 
-The driver featurizes the corpus into its sharded cache (Ray tasks), then starts a TorchTrainer.
 Each rank trains on its own shards (rank r takes shards r, r + W, ...), every rank runs the same
 number of steps per epoch (the smallest rank's), and gradients are averaged by DDP. At the end of
 every epoch rank 0 writes TensorBoard scalars (`pretrain/...`) and a checkpoint holding the
 strategy, the optimizer, the epoch and, separately, the encoder in Hu et al.'s layout with a
-metadata.json (corpus, strategy, epochs, featurizer version, git commit). Running the same job
-again (same name and output directory) resumes from the last reported checkpoint.
+metadata.json (corpus, strategy, epochs, featurizer version, git commit).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import time
 from functools import partial
 from pathlib import Path
@@ -23,28 +20,21 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch
 
-from actors.corpus_featurizer import build_corpus
-from gsrl.checkpoint import cpu_state_dict, git_commit
-from gsrl.config import ConfigError, config_from_dict
-from gsrl.data.corpora import CorpusCache, CorpusManifest, load_shards, manifest_from_dict
-from gsrl.data.datasets import resolve_data_root
+from gsrl.checkpoint import cpu_state_dict
+from gsrl.config import config_from_dict
+from gsrl.data.corpora import CorpusManifest, load_shards, manifest_from_dict
 from gsrl.data.featurize import FEATURIZER_VERSION
-from gsrl.models.checkpoints import resolve_checkpoint
 from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.pretraining.registry import make_strategy
-from gsrl.runtime import resolve_cache_dir
-from learners.data_parallel import (connect_for, copy_outputs, end_epoch, fit, rank_shards, resume_and_wrap,
-                                    start_worker, steps_per_epoch, tensorboard)
-
-log = logging.getLogger(__name__)
+from learners.data_parallel import end_epoch, rank_shards, resume_and_wrap, start_worker, steps_per_epoch, tensorboard
 
 ENCODER_FILE = "encoder.pth"
 STATE_FILE = "state.pt"
 METADATA_FILE = "metadata.json"
 
 
-def _train_loop(loop_config: dict[str, Any]) -> None:
+def train_loop(loop_config: dict[str, Any]) -> None:
     """What every Ray Train worker runs."""
     cfg = config_from_dict(loop_config["config"], "pretraining job", schema=PretrainConfig)
     manifest = manifest_from_dict(loop_config["manifest"])
@@ -101,35 +91,3 @@ def encoder_metadata(cfg: PretrainConfig, manifest: CorpusManifest, epoch: int, 
             "featurizer_version": FEATURIZER_VERSION, "git_commit": commit,
             "optimizer": {"name": "adam", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
                           "batch_size": cfg.batch_size, "workers": cfg.workers}}
-
-
-def run_pretraining(cfg: PretrainConfig) -> Path:
-    """Featurize the corpus, train, and copy the final encoder (+ metadata) into the run directory."""
-    connect_for(cfg)
-    data_root = resolve_data_root(cfg.data_root)
-    source = Path(cfg.corpus.path)
-    source = source if source.is_absolute() else data_root / source
-    supervised = cfg.strategy == "supervised"
-    cache = CorpusCache(source, resolve_cache_dir(cfg.cache_dir), cfg.corpus.shard_size, cfg.corpus.column,
-                        labels=supervised, label_columns=cfg.corpus.label_columns)
-    manifest = build_corpus(cache, cfg.corpus.featurize_tasks, cfg.corpus.max_shards)
-    if supervised:  # one logit per label column of the corpus
-        tasks = len(manifest.task_names)
-        if cfg.settings.get("num_tasks", tasks) != tasks:
-            raise ConfigError(f"settings.num_tasks is {cfg.settings['num_tasks']} but {source} has {tasks} label "
-                              f"columns")
-        cfg = dataclasses.replace(cfg, settings={**cfg.settings, "num_tasks": tasks})
-    if len(manifest.shards) < cfg.workers:
-        raise ConfigError(f"{source} gives {len(manifest.shards)} shard(s) for {cfg.workers} workers: every worker "
-                          f"trains on its own shards; lower corpus.shard_size or raise corpus.max_shards")
-    if cfg.encoder.pretrained:  # resolved here so that every worker loads the same file
-        pretrained = resolve_checkpoint(cfg.encoder.pretrained, data_root).resolve()
-        cfg = dataclasses.replace(cfg, encoder=dataclasses.replace(cfg.encoder, pretrained=str(pretrained)))
-    run_directory = (Path(cfg.output_dir) / cfg.name).resolve()
-    run_directory.mkdir(parents=True, exist_ok=True)
-    loop_config = {"config": dataclasses.asdict(cfg), "manifest": dataclasses.asdict(manifest),
-                   "cache_directory": str(cache.directory), "run_directory": str(run_directory),
-                   "git_commit": git_commit()}
-    result = fit(_train_loop, loop_config, run_directory, cfg)
-    copy_outputs(result, run_directory, (ENCODER_FILE, METADATA_FILE))
-    return run_directory
