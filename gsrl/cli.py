@@ -33,7 +33,7 @@ def main(verbose: bool) -> None:
 @contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
     """Problems with the user's input (files, data, run directories) end with a one-line message."""
-    from gsrl.data.datasets import DataFileMissing, DataRootNotConfigured
+    from gsrl.data.roots import DataFileMissing, DataRootNotConfigured
     from gsrl.checkpoint import RunDirectoryExists
 
     try:
@@ -56,12 +56,12 @@ def _load(config_path: str | None, overrides: tuple[str, ...], schema: type | No
 
 
 def _run_grid(config, run: Callable) -> None:
-    """A grid workload (benchmark, sweep, comparison): join or start Ray at `config.address`, run it,
+    """A grid workload (benchmark, sweep, comparison): join or start Ray at `config.ray.address`, run it,
     then print its table and where its results are."""
     from gsrl.cluster import connect
 
     with _user_errors():
-        connect(config.address)
+        connect(config.ray.address)
         report = run(config)
     click.echo(report.table_path.read_text())
     click.echo(f"results: {report.results_path}")
@@ -185,7 +185,7 @@ def gae(context: click.Context, config_path: str | None, overrides: tuple[str, .
         return
     if not config_path and not resume_dir:
         raise click.UsageError("give -c CONFIG (or --resume RUN_DIR), or a subcommand")
-    from gsrl.gae.config import LinkPredictionConfig
+    from gsrl.gae.link.config import LinkPredictionConfig
     from gsrl.jobs.gae import run_link_job
 
     path = str(Path(resume_dir) / "config.yaml") if resume_dir else config_path
@@ -204,7 +204,7 @@ def gae(context: click.Context, config_path: str | None, overrides: tuple[str, .
 @override_option("seeds=[0,1,2]")
 def gae_sweep(config_path: str, overrides: tuple[str, ...]) -> None:
     """datasets x models x seeds as parallel Ray tasks; writes table.md and results.json (re-run resumes)."""
-    from gsrl.gae.config import LinkSweepConfig
+    from gsrl.gae.link.config import LinkSweepConfig
     from gsrl.jobs.gae import run_sweep
 
     _run_grid(_load(config_path, overrides, LinkSweepConfig), run_sweep)
@@ -216,7 +216,7 @@ def gae_sweep(config_path: str, overrides: tuple[str, ...]) -> None:
               help="Folder for selection.md and selection.json.")
 def gae_select(results: tuple[str, ...], out_dir: str) -> None:
     """Pick, per dataset and model, the sweep (results.json) with the best mean validation AUC."""
-    from gsrl.gae.selection import IncomparableSweeps, write_selection
+    from gsrl.gae.link.selection import IncomparableSweeps, write_selection
 
     payloads = {}
     for path in results:
@@ -238,7 +238,7 @@ def gae_select(results: tuple[str, ...], out_dir: str) -> None:
 def gae_molecules(config_path: str, overrides: tuple[str, ...]) -> None:
     """Molecular VGAE with a QED head (Ray Train), then generation and latent optimisation; the same
     command again resumes from the last epoch."""
-    from gsrl.gae.molecular_config import MolecularVGAEConfig
+    from gsrl.gae.molecular.config import MolecularVGAEConfig
     from gsrl.jobs.molecular_vgae import RESULTS_FILE, run_molecular_vgae
 
     config = _load(config_path, overrides, MolecularVGAEConfig)

@@ -21,9 +21,9 @@ from gsrl.meta.algorithms import ALGORITHMS
 from gsrl.meta.config import MetaConfig
 from gsrl.models.config import EncoderConfig, NetworkConfig, RelationConfig
 
-__all__ = ["Config", "ConfigError", "DataConfig", "EncoderConfig", "EpisodeConfig", "EvalConfig", "MetaConfig",
-           "RayConfig", "RelationConfig", "RunConfig", "SchedulerConfig", "config_from_dict", "load_config",
-           "parse_override", "validate"]
+__all__ = ["Config", "ConfigError", "DataConfig", "DataPaths", "EncoderConfig", "EpisodeConfig", "EvalConfig",
+           "MetaConfig", "RayConfig", "RayResources", "RelationConfig", "RunConfig", "RunOutput", "RunPlace", "SchedulerConfig",
+           "config_from_dict", "load_config", "parse_override", "validate"]
 
 
 class _Loader(yaml.SafeLoader):
@@ -41,16 +41,62 @@ def _load_yaml(text: str):
     return yaml.load(text, Loader=_Loader)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The shared core: every job's config has these three sections, with these key names and meanings.
+
+DEVICES = ("auto", "cpu", "cuda")
+
 
 @dataclass
-class DataConfig:
-    dataset: str = "sider"
+class DataPaths:
+    """`data`: where a job reads data."""
+
     root: str | None = None  # data root; None means $GSRL_DATA_ROOT
-    cache_dir: str | None = None  # processed-graph cache; None means $GSRL_CACHE_DIR or ~/.cache/gsrl
+    cache_dir: str | None = None  # processed-data cache; None means $GSRL_CACHE_DIR or ~/.cache/gsrl
 
 
+@dataclass
+class RunOutput:
+    """`run` of a job that only writes (a grid: its cells have their own `run`): output_dir/name is its folder."""
+
+    output_dir: str = "runs"
 
 
+@dataclass
+class RunPlace(RunOutput):
+    """`run`: where a job writes (output_dir/name is its run directory) and how it computes."""
+
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int | None = None  # torch intra-op threads of each process; None keeps torch's default
+
+    def validate(self) -> None:
+        if self.device not in DEVICES:
+            raise ConfigError(f"run.device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"run.threads must be >= 1 (or null), got {self.threads}")
+
+
+@dataclass
+class RayResources:
+    """`ray`: the cluster, and what each worker (episode-worker actor, Ray Train worker or grid task) asks of it."""
+
+    address: str | None = None  # None: start a local cluster in-process (loopback only); "auto" or HOST:PORT joins one
+    worker_cpus: float = 1.0
+    worker_gpus: float = 0.0  # fractional values share a GPU between workers
+
+    def validate(self) -> None:
+        if self.worker_cpus < 0 or self.worker_gpus < 0:
+            raise ConfigError(f"ray.worker_cpus and ray.worker_gpus must be >= 0, got {self.worker_cpus}, "
+                              f"{self.worker_gpus}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Meta-training (`gsrl train`): the shared sections extended, and the sections of GS-Meta and its baselines.
+
+
+@dataclass
+class DataConfig(DataPaths):
+    dataset: str = "sider"
 
 
 @dataclass
@@ -60,8 +106,6 @@ class EpisodeConfig:
     train_auxiliary: int | None = None  # None: every other training property
     test_auxiliary: int | None = None  # None: every training property
     eval_context_queries: int = 16  # unlabelled query molecules present in the test-time inner step
-
-
 
 
 @dataclass
@@ -89,13 +133,10 @@ class EvalConfig:
 
 
 @dataclass
-class RunConfig:
+class RunConfig(RunPlace):
     iterations: int = 2000
     seed: int = 0
-    output_dir: str = "runs"
     checkpoint_every: int = 100
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int | None = None  # torch intra-op threads; None keeps torch's default
     backend: str = "local"  # WorkerGroup backend: local (in-process) | ray (EpisodeWorker actors)
     workers: int = 1  # episode workers; specs are split into contiguous shards, one per worker
     progress: bool = True
@@ -103,12 +144,9 @@ class RunConfig:
 
 
 @dataclass
-class RayConfig:
+class RayConfig(RayResources):
     """Where the Ray backend's actors run (used when run.backend is ray)."""
 
-    address: str | None = None  # None: start a local cluster in-process (loopback only); "auto" or HOST:PORT joins one
-    worker_cpus: float = 1.0
-    worker_gpus: float = 0.0  # fractional values share a GPU between workers
     learner: str = "driver"  # driver | actor (the MetaLearner in its own actor, e.g. on its own GPU)
     learner_cpus: float = 1.0
     learner_gpus: float = 0.0
@@ -264,6 +302,11 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
 
 
 def _validate(config: Any) -> None:
+    """Each section that has a `validate()` checks itself (the shared ones everywhere), then the whole."""
+    for section in dataclasses.fields(config):
+        value = getattr(config, section.name)
+        if dataclasses.is_dataclass(value) and hasattr(value, "validate"):
+            value.validate()
     if isinstance(config, Config):
         validate(config)
     elif hasattr(config, "validate"):
@@ -286,7 +329,6 @@ def validate(config: Config) -> None:
         (config.meta.inner_steps >= 0, "meta.inner_steps must be >= 0"),
         (config.scheduler.pairs >= 1, "scheduler.pairs must be >= 1"),
         (config.scheduler.pool_size >= 1, "scheduler.pool_size must be >= 1"),
-        (config.run.device in ("auto", "cpu", "cuda"), "run.device must be auto, cpu or cuda"),
         (config.run.backend in ("local", "ray"), "run.backend must be local or ray"),
         (config.eval.final_draws >= 1, "eval.final_draws must be >= 1"),
         (config.run.workers >= 1, "run.workers must be >= 1"),

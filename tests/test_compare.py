@@ -9,12 +9,14 @@ import pytest
 
 from gsrl.checkpoint import identity_digest
 from gsrl.compare.config import CompareConfig
-from gsrl.jobs.compare import run_directory
-from gsrl.compare.table import format_markdown, summarize
+from gsrl.compare.table import format_markdown, run_record, summarize
 from gsrl.config import ConfigError, load_config
+from gsrl.jobs.compare import run_directory
+from gsrl.jobs.grid import PACK_FILE, RunPack
 from tests.conftest import TINY_OVERRIDES
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
 
 
 @pytest.mark.parametrize("dataset", ["sider", "tox21"])
@@ -93,7 +95,7 @@ def test_gsrl_compare_runs_algorithms_by_seeds_on_ray_and_reuses_finished_runs(t
 
     schedule = [f"data.root={data_root}", f"data.cache_dir={cache_dir}", *TINY_OVERRIDES, "run.iterations=2",
                 "eval.every=1", "run.threads=1"]
-    overrides = [f"schedule=[{', '.join(schedule)}]", "seeds=[0, 1]", f"output_dir={tmp_path}", "name=tiny",
+    overrides = [f"schedule=[{', '.join(schedule)}]", "seeds=[0, 1]", f"run.output_dir={tmp_path}", "name=tiny",
                  "algorithms={maml: [meta.algorithm=maml], protonet: [meta.algorithm=protonet]}"]
     arguments = ["compare", "-c", str(CONFIGS / "compare" / "sider-10shot.yaml")]
     arguments += [x for o in overrides for x in ("-o", o)]
@@ -119,3 +121,44 @@ def test_gsrl_compare_runs_algorithms_by_seeds_on_ray_and_reuses_finished_runs(t
     reread = json.loads((tmp_path / "tiny-maml" / "results.json").read_text())["runs"]
     assert reread == [r for r in saved["runs"] if r["column"] == "maml"]
     assert len(list((tmp_path / "runs").iterdir())) == 4
+
+
+@pytest.mark.parametrize("name", ["sider-10shot", "tox21-10shot", "sider-10shot-pretrained"])
+def test_committed_comparisons_read_every_finished_run_back_from_the_pack(name):
+    """The repository keeps grid runs packed (runs.packed.jsonl), not as folders: every cell of a committed
+    comparison still finds its run, and the run is the one its table was made from."""
+    path = CONFIGS / "compare" / f"{name}.yaml"
+    compare = load_config(path, schema=CompareConfig)
+    run_config, output_dir = compare.resolved_run_config(path), ROOT / compare.run.output_dir
+    pack = RunPack(output_dir / "runs")
+    table_runs = json.loads((output_dir / compare.name / "results.json").read_text())["runs"]
+    for column in compare.algorithms:
+        for seed in compare.seeds:
+            run_dir = run_directory(output_dir, compare.cell_config(column, seed, run_config))
+            results = pack.results(run_dir)
+            assert results is not None, f"{column} seed {seed}: {run_dir.name} is neither packed nor on disk"
+            record = run_record(column, results)
+            assert any(all(row[k] == record[k] for k in ("column", "seed", "paper_auc", "honest_auc"))
+                       for row in table_runs)
+
+
+def test_run_pack_keeps_finished_runs_and_prefers_a_run_folder(tmp_path):
+    runs = tmp_path / "runs"
+    for name, auc in (("a-seed0-1", 0.5), ("b-seed0-2", 0.75)):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "config.yaml").write_text(f"name: {name}\n")
+        (runs / name / "results.json").write_text(json.dumps({"auc": auc}))
+    (runs / "unfinished").mkdir()
+    (runs / "unfinished" / "config.yaml").write_text("name: unfinished\n")
+    assert RunPack(runs).pack() == tmp_path / PACK_FILE
+    for name in ("a-seed0-1", "b-seed0-2"):
+        (runs / name / "results.json").unlink()
+    pack = RunPack(runs)
+    assert sorted(pack.entries) == ["a-seed0-1", "b-seed0-2"]
+    assert pack.entries["a-seed0-1"]["config"] == {"name": "a-seed0-1"}
+    assert pack.results(runs / "b-seed0-2") == {"auc": 0.75} and pack.results(runs / "unfinished") is None
+    (runs / "b-seed0-2" / "results.json").write_text(json.dumps({"auc": 0.9}))
+    assert pack.results(runs / "b-seed0-2") == {"auc": 0.9}  # a folder holding its result wins
+    (tmp_path / PACK_FILE).write_text('{"run": "x"}\nnot json\n')
+    with pytest.raises(ValueError, match=r"runs.packed.jsonl, line 2: not a packed run"):
+        RunPack(runs)

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from gsrl.config import ConfigError, load_config
+from gsrl.config import ConfigError, RayResources, RunPlace, config_from_dict, load_config
 from gsrl.data.property_datasets import PROPERTY_DATASETS, PropertyDataset, load_property_dataset
 from gsrl.data.scaffold import ScaffoldSplit, murcko_scaffold, scaffold_split
 from gsrl.finetune.benchmark import column_order, data_digest, format_markdown, run_directory, summarize
-from gsrl.jobs.finetune import run_benchmark
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig
+from gsrl.jobs.finetune import run_benchmark
 from gsrl.finetune.train import (
     CHECKPOINT_FILE,
     EpochMetrics,
@@ -30,7 +30,8 @@ from gsrl.finetune.train import (
 )
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "finetune"
-TINY = {"num_layers": 2, "emb_dim": 16, "epochs": 2, "eval_batch_size": 512, "device": "cpu"}
+TINY_SETTINGS = {"num_layers": 2, "emb_dim": 16, "epochs": 2, "eval_batch_size": 512}
+TINY = {**TINY_SETTINGS, "run": RunPlace(device="cpu", threads=1)}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -261,8 +262,10 @@ def test_run_directory_identity(bbbp: PropertyDataset, tmp_path: Path) -> None:
         return run_directory(tmp_path, "bbbp", data, encoder, seed, config)
 
     assert where().parent == tmp_path / "runs" and where().name.startswith("bbbp-gin-seed0-")
-    same = [FinetuneConfig(**{**TINY, "epochs": 50}), FinetuneConfig(**{**TINY, "threads": 2, "num_cpus": 2}),
-            FinetuneConfig(**{**TINY, "output_dir": "elsewhere", "seeds": [0, 1], "eval_batch_size": 7})]
+    same = [FinetuneConfig(**{**TINY, "epochs": 50}),
+            FinetuneConfig(**{**TINY, "run": RunPlace(device="cpu", threads=2), "ray": RayResources(worker_cpus=2)}),
+            FinetuneConfig(**{**TINY, "run": RunPlace(output_dir="elsewhere", device="cpu", threads=1), "seeds": [0, 1],
+                              "eval_batch_size": 7})]
     assert all(where(config) == where() for config in same)
     different = [where(FinetuneConfig(**{**TINY, "lr": 1e-4})), where(seed=1), where(data="0" * 64),
                  where(FinetuneConfig(**{**TINY, "dropout": 0.2}))]
@@ -362,9 +365,10 @@ def test_gsrl_finetune_runs_the_grid_on_ray(tmp_path: Path, data_root: Path, cac
 
     from gsrl.cli import main
 
-    settings = {**TINY, "epochs": 1, "eval_train": False, "datasets": ["bbbp"], "seeds": [0],
-                "data_root": str(data_root), "cache_dir": str(cache_dir), "output_dir": str(tmp_path)}
-    config = FinetuneConfig(**settings, encoders=[{"name": "gin", "path": None}])
+    settings = {**TINY_SETTINGS, "epochs": 1, "eval_train": False, "datasets": ["bbbp"], "seeds": [0],
+                "data": {"root": str(data_root), "cache_dir": str(cache_dir)},
+                "run": {"output_dir": str(tmp_path), "device": "cpu", "threads": 1}}
+    config = config_from_dict({**settings, "encoders": [{"name": "gin", "path": None}]}, schema=FinetuneConfig)
     with pytest.raises(RuntimeError, match="ray.init"):
         run_benchmark(config)
     overrides = [item for key, value in settings.items() for item in ("-o", f"{key}={json.dumps(value)}")]
@@ -375,7 +379,8 @@ def test_gsrl_finetune_runs_the_grid_on_ray(tmp_path: Path, data_root: Path, cac
         first = json.loads((tmp_path / "results.json").read_text())["runs"][0]["history"]
         longer = CliRunner().invoke(main, ["finetune", "-c", str(smoke), *overrides, "-o", "epochs=2"])
         assert longer.exit_code == 0, longer.output + repr(longer.exception)
-        missing = FinetuneConfig(**settings, encoders=[{"name": "cp", "path": str(tmp_path / "none.pth")}])
+        missing = config_from_dict({**settings, "encoders": [{"name": "cp", "path": str(tmp_path / "none.pth")}]},
+                                   schema=FinetuneConfig)
         with pytest.raises(FileNotFoundError, match="cp"):
             run_benchmark(missing)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gsrl.config import Config, ConfigError, load_config
+from gsrl.config import Config, ConfigError, RayResources, RunOutput, load_config
 
 
 @dataclass
@@ -18,10 +18,8 @@ class CompareConfig:
     schedule: list[str] = field(default_factory=list)
     algorithms: dict[str, list[str]] = field(default_factory=dict)  # table column -> overrides
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    output_dir: str = "runs/compare"
-    address: str | None = None  # Ray cluster; None starts a local one in-process
-    num_cpus: float = 1.0  # per run; each run has one in-process episode worker
-    num_gpus: float = 0.0
+    run: RunOutput = field(default_factory=lambda: RunOutput(output_dir="runs/compare"))
+    ray: RayResources = field(default_factory=RayResources)  # worker_cpus/gpus: each run (one in-process worker)
 
     def validate(self) -> None:
         if not self.algorithms:

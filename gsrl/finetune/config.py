@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gsrl.errors import ConfigError
+from gsrl.config import DataPaths, RayResources, RunPlace
 from gsrl.data.property_datasets import PROPERTY_DATASETS
 from gsrl.models.checkpoints import resolve_checkpoint
+from gsrl.errors import ConfigError
 from gsrl.models.encoder import CONV_TYPES, POOLING_TYPES
 
 __all__ = ["EncoderSpec", "FinetuneConfig"]
@@ -59,14 +60,9 @@ class FinetuneConfig:
     lr: float = 1e-3
     decay: float = 0.0  # Adam weight decay
     eval_train: bool = True  # also report train ROC-AUC each epoch (one more pass over the train set)
-    data_root: str | None = None  # None: $GSRL_DATA_ROOT
-    cache_dir: str | None = None  # None: $GSRL_CACHE_DIR or ~/.cache/gsrl
-    output_dir: str = "runs/finetune"
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int = 1  # torch intra-op threads inside each run
-    num_cpus: float = 1.0  # Ray resources of each (dataset, encoder, seed) task
-    num_gpus: float = 0.0
-    address: str | None = None  # Ray cluster to join; None starts one in-process (loopback)
+    data: DataPaths = field(default_factory=DataPaths)
+    run: RunPlace = field(default_factory=lambda: RunPlace(output_dir="runs/finetune", threads=1))
+    ray: RayResources = field(default_factory=RayResources)  # worker_cpus/gpus: each (dataset, encoder, seed) task
 
     def encoder_specs(self) -> list[EncoderSpec]:
         """The ``encoders`` entries, checked and with their conv type filled in."""
@@ -106,9 +102,6 @@ class FinetuneConfig:
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 2 and self.eval_batch_size >= 1, "batch_size must be >= 2, eval_batch_size >= 1"),
             (self.lr > 0 and self.decay >= 0, "lr must be > 0 and decay >= 0"),
-            (self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda"),
-            (self.threads >= 1, "threads must be >= 1"),
-            (self.num_cpus >= 0 and self.num_gpus >= 0, "num_cpus and num_gpus must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from gsrl.checkpoint import atomic_write_bytes
-from gsrl.data.datasets import MoleculeGraphs
+from gsrl.data.graphs import MoleculeGraphs
 from gsrl.data.property_datasets import PropertyDataset
 from gsrl.data.scaffold import ScaffoldSplit
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig
@@ -244,7 +244,7 @@ def finetune(
     checkpoint holds trains only the missing ones, and one asked for fewer reads its result off
     the first ``config.epochs`` epochs: both equal a run of exactly that length.
     """
-    device = device_named(config.device)
+    device = device_named(config.run.device)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = build_predictor(dataset.num_tasks, encoder, config).to(device)

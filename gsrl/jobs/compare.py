@@ -1,8 +1,9 @@
 """Algorithms × seeds as parallel Ray tasks, each an ordinary meta-training run, then one table.
 
 Every run has its own directory ``<output_dir>/runs/<column>-seed<seed>-<digest>``, the digest being
-that of its resolved config and of its pretrained encoder file, if any: a finished run is read back,
-an interrupted one resumes from its last checkpoint, so the same command finishes a comparison that
+that of its resolved config and of its pretrained encoder file, if any: a finished run is read back
+(from its directory, or from ``<output_dir>/runs.packed.jsonl``, where every finished run's config and
+results are packed after each comparison), an interrupted one resumes from its last checkpoint, so the same command finishes a comparison that
 was stopped half-way, and comparisons that share a run (e.g. GS-Meta in the main table and in the
 ablation table) run it once. The table and results of a comparison go to ``<output_dir>/<name>/``.
 """
@@ -20,8 +21,8 @@ from gsrl.checkpoint import git_commit, identity_digest, sha256_of
 from gsrl.compare.config import CompareConfig
 from gsrl.compare.table import PUBLISHED_SOURCE, format_markdown, run_record, summarize
 from gsrl.config import Config, load_config
-from gsrl.data.datasets import resolve_data_root
-from gsrl.jobs.grid import GridReport, run_grid, write_grid_report
+from gsrl.data.roots import resolve_data_root
+from gsrl.jobs.grid import GridReport, RunPack, run_grid, write_grid_report
 from gsrl.jobs.train import Trainer
 from gsrl.models.checkpoints import resolve_checkpoint
 
@@ -58,15 +59,21 @@ def _run_task(config: Config, run_dir: str, column: str) -> dict[str, Any]:
 def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> GridReport:
     """Run every (algorithm, seed) on the connected Ray cluster; write runs.jsonl, results.json, table.md."""
     run_config = config.resolved_run_config(compare_file)
-    output_dir = Path(config.output_dir) / config.name
+    output_dir = Path(config.run.output_dir) / config.name
     cells = {(column, seed): config.cell_config(column, seed, run_config)
              for column in config.algorithms for seed in config.seeds}
-    arguments = {key: (cell, str(run_directory(Path(config.output_dir), cell)), key[0]) for key, cell in cells.items()}
+    directories = {key: run_directory(Path(config.run.output_dir), cell) for key, cell in cells.items()}
+    pack = RunPack(Path(config.run.output_dir) / "runs")
+    finished = {key: run_record(key[0], results) for key, directory in directories.items()
+                if (results := pack.results(directory)) is not None}
     outcome = run_grid(
-        _run_task, arguments, {"num_cpus": config.num_cpus, "num_gpus": config.num_gpus}, output_dir,
+        _run_task, {key: (cell, str(directories[key]), key[0]) for key, cell in cells.items()},
+        {"num_cpus": config.ray.worker_cpus, "num_gpus": config.ray.worker_gpus}, output_dir,
         to_record=lambda record: record,
         describe=lambda key, r: f"{key[0]} seed {key[1]}: paper {r['paper_auc']:.4f} honest {r['honest_auc']:.4f}",
+        finished=finished,
     )
+    pack.pack()
     wall_seconds = outcome.wall_seconds
     records = outcome.runs
     summary = summarize(records, list(config.algorithms))

@@ -9,7 +9,7 @@ from typing import Any
 import ray
 import torch
 
-from gsrl.data.datasets import resolve_data_root
+from gsrl.data.roots import resolve_data_root
 from gsrl.data.property_datasets import load_property_dataset
 from gsrl.data.scaffold import ScaffoldSplit, scaffold_split
 from gsrl.finetune.benchmark import (dataset_summary, format_markdown, resolved_encoders, data_digest,
@@ -32,7 +32,8 @@ def _finetune_task(
     run_dir: str,
 ) -> FinetuneResult:
     """One run in a Ray worker; the dataset comes from the cache the driver filled."""
-    torch.set_num_threads(config.threads)
+    if config.run.threads is not None:
+        torch.set_num_threads(config.run.threads)
     dataset = load_property_dataset(dataset_name, data_root, cache_dir)
     return finetune(dataset, split, encoder, seed, config, run_dir=Path(run_dir))
 
@@ -42,15 +43,15 @@ def run_benchmark(config: FinetuneConfig) -> GridReport:
 
     Writes ``runs.jsonl`` (a line per finished run, as they finish), then ``results.json``
     (config, datasets, summary, every run with its per-epoch history, failures) and
-    ``table.md`` into ``config.output_dir``. A run that raises is logged and listed under
+    ``table.md`` into ``config.run.output_dir``. A run that raises is logged and listed under
     failures; the others go on.
     """
     if not ray.is_initialized():
         raise RuntimeError("run_benchmark needs a running Ray cluster: call ray.init(...) first")
-    data_root = resolve_data_root(config.data_root)
-    cache_dir = resolve_cache_dir(config.cache_dir)
+    data_root = resolve_data_root(config.data.root)
+    cache_dir = resolve_cache_dir(config.data.cache_dir)
     encoders = resolved_encoders(config, data_root)
-    output_dir = Path(config.output_dir)
+    output_dir = Path(config.run.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
     datasets: dict[str, dict[str, Any]] = {}
@@ -67,7 +68,7 @@ def run_benchmark(config: FinetuneConfig) -> GridReport:
                                        str(run_directory(output_dir, name, molecules[name], spec, seed, config)))
              for name in config.datasets for spec in encoders for seed in config.seeds}
     outcome = run_grid(
-        _finetune_task, cells, {"num_cpus": config.num_cpus, "num_gpus": config.num_gpus}, output_dir,
+        _finetune_task, cells, {"num_cpus": config.ray.worker_cpus, "num_gpus": config.ray.worker_gpus}, output_dir,
         to_record=FinetuneResult.to_dict,
         describe=lambda key, result: (f"{key[0]} / {key[1]} / seed {key[2]}: test ROC-AUC {result.test_auc} "
                                       f"(epoch {result.best_epoch})"),

@@ -1,7 +1,10 @@
 """The one grid skeleton: independent runs (cells) as Ray tasks, collected as they finish, then one report.
 
 Every grid job (the algorithm comparison, the fine-tuning benchmark, the link-prediction sweep) is
-cells -> `run_grid` -> summary and table of its own -> `write_grid_report`. Each finished run is
+cells -> `run_grid` -> summary and table of its own -> `write_grid_report`. A cell whose run finished
+before is read back instead of submitted: from its run directory, or from the grid's packed records
+(`RunPack`: one JSON-lines file that keeps finished runs' configs and results where their folders, with
+checkpoints and events, are not kept, e.g. in the repository). Each finished run is
 appended to a JSON-lines progress file at once, so a long grid shows its results while it goes; a run
 that raises is recorded as a failure with its key and the others go on. Every grid ends the same way:
 `results.json` and `table.md` in its output folder.
@@ -20,15 +23,18 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
-from gsrl.checkpoint import atomic_write_json
+import yaml
 
-__all__ = ["GridOutcome", "GridReport", "failures_sentence", "run_grid", "run_task_grid", "write_grid_report"]
+from gsrl.checkpoint import atomic_write_bytes, atomic_write_json
+
+__all__ = ["GridOutcome", "GridReport", "RunPack", "failures_sentence", "run_grid", "run_task_grid", "write_grid_report"]
 
 logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.json"
 TABLE_FILE = "table.md"
 PROGRESS_FILE = "runs.jsonl"  # one line per finished run, written as runs finish
+PACK_FILE = "runs.packed.jsonl"  # finished runs of a runs/ folder, one line each, beside it
 
 
 @dataclass
@@ -44,15 +50,59 @@ class GridOutcome:
 
 
 def run_grid(task: Any, cells: Mapping[Hashable, Sequence[Any]], resources: Mapping[str, float], output_dir: Path,
-             to_record: Callable[[Any], dict[str, Any]], describe: Callable[[Hashable, Any], str]) -> GridOutcome:
+             to_record: Callable[[Any], dict[str, Any]], describe: Callable[[Hashable, Any], str],
+             finished: Mapping[Hashable, Any] | None = None) -> GridOutcome:
     """Run the Ray remote function ``task(*arguments)`` for every cell (key -> arguments) with ``resources``
-    (``num_cpus``, ``num_gpus``) on the connected cluster; results come back keyed and in cell order."""
+    (``num_cpus``, ``num_gpus``) on the connected cluster; cells in ``finished`` (key -> result read back) are
+    not submitted. Results come back keyed and in cell order."""
     started = time.perf_counter()
-    submitted = {task.options(**resources).remote(*arguments): key for key, arguments in cells.items()}
+    finished = finished or {}
+    submitted = {task.options(**resources).remote(*arguments): key
+                 for key, arguments in cells.items() if key not in finished}
     outcome = run_task_grid(submitted, output_dir / PROGRESS_FILE, to_record, describe)
+    outcome.results.update({key: result for key, result in finished.items() if key in cells})
     outcome.runs = [outcome.results[key] for key in cells if key in outcome.results]
     outcome.wall_seconds = time.perf_counter() - started
     return outcome
+
+
+class RunPack:
+    """The finished runs of one ``runs/`` folder of a grid, packed as ``runs.packed.jsonl`` beside it.
+
+    Each line is ``{"run": folder name, "config": config.yaml, "results": the result file}``, sorted by run,
+    so the file changes only where runs do. A run's folder still wins when it holds its result file."""
+
+    def __init__(self, runs_folder: Path, result_file: str = RESULTS_FILE):
+        self.runs_folder = Path(runs_folder)
+        self.path = self.runs_folder.parent / PACK_FILE
+        self.result_file = result_file
+        self.entries: dict[str, dict[str, Any]] = {}
+        if self.path.is_file():
+            for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    entry = json.loads(line)
+                    self.entries[entry["run"]] = entry
+                except (ValueError, KeyError) as error:
+                    raise ValueError(f"{self.path}, line {number}: not a packed run ({error})") from None
+
+    def results(self, run_dir: Path) -> dict[str, Any] | None:
+        """The finished run's results: from its folder, else from the pack; None when it has not finished."""
+        file = Path(run_dir) / self.result_file
+        if file.is_file():
+            return json.loads(file.read_text(encoding="utf-8"))
+        entry = self.entries.get(Path(run_dir).name)
+        return None if entry is None else entry["results"]
+
+    def pack(self) -> Path:
+        """Add every finished run of the folder (config.yaml and result file present) and rewrite the pack."""
+        for run_dir in sorted(self.runs_folder.glob("*/")):
+            config, results = run_dir / "config.yaml", run_dir / self.result_file
+            if config.is_file() and results.is_file():
+                self.entries[run_dir.name] = {"run": run_dir.name, "config": yaml.safe_load(config.read_text()),
+                                              "results": json.loads(results.read_text(encoding="utf-8"))}
+        lines = [json.dumps(self.entries[name], sort_keys=True) + "\n" for name in sorted(self.entries)]
+        atomic_write_bytes(self.path, "".join(lines).encode("utf-8"))
+        return self.path
 
 
 def run_task_grid(submitted: dict[ray.ObjectRef, Hashable], progress_path: Path,
