@@ -26,7 +26,7 @@ from torch import Tensor
 from actors.episode_worker import EpisodeWorker
 from actors.worker_group import WorkerGroup, shard_bounds, sum_gradients
 from gsrl.config import Config
-from gsrl.data.datasets import resolve_data_root
+from gsrl.data.roots import resolve_data_root
 from gsrl.data.episodes import EpisodeSpec
 from gsrl.meta.messages import EpisodeSummary, PropertyPrediction, Weights
 from gsrl.runtime import cache_dir

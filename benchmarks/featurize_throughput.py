@@ -20,7 +20,7 @@ from record import provenance, write
 from actors.corpus_featurizer import build_corpus
 from gsrl.cluster import connect
 from gsrl.data.corpora import CorpusCache, read_smiles
-from gsrl.data.datasets import resolve_data_root
+from gsrl.data.roots import resolve_data_root
 
 
 def main() -> None:

@@ -19,10 +19,10 @@ import ray
 from record import provenance, write
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gsrl.config import load_config
-from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
-from gsrl.gae.molecular_config import MolecularVGAEConfig
-from gsrl.gae.train import train_link_predictor
+from gsrl.config import RunPlace, load_config
+from gsrl.gae.link.config import LinkPredictionConfig, LinkSweepConfig
+from gsrl.gae.link.train import train_link_predictor
+from gsrl.gae.molecular.config import MolecularVGAEConfig
 from gsrl.jobs.gae import run_sweep
 from gsrl.jobs.molecular_vgae import run_molecular_vgae
 
@@ -33,8 +33,8 @@ def link_speed(scratch: Path, epochs: int, device: str, datasets: list[str]) -> 
     rows = {}
     for dataset, loss in (job for job in LINK_JOBS if job[0] in datasets):
         for model in ("gae", "vgae"):
-            config = LinkPredictionConfig(dataset=dataset, model=model, loss=loss, epochs=epochs, device=device,
-                                          checkpoint_every=epochs)
+            config = LinkPredictionConfig(dataset=dataset, model=model, loss=loss, epochs=epochs,
+                                          checkpoint_every=epochs, run=RunPlace(device=device, threads=1))
             result = train_link_predictor(config, scratch / f"{dataset}-{model}")
             rows[f"{dataset}-{model}-gcn"] = {"loss": loss, "epochs": epochs, "epochs_per_s": result.epochs_per_s}
             print(f"{dataset} {model}: {result.epochs_per_s:.1f} epochs/s", flush=True)
@@ -46,8 +46,8 @@ def sweep_wall_time(scratch: Path, cpus: list[int], seeds: int) -> dict:
     rows = {}
     for count in cpus:
         sweep = load_config("configs/gae/sweep.yaml", ["datasets=[cora]", "models=[{model: gae, conv: gcn}, "
-                            "{model: vgae, conv: gcn}]", f"seeds={list(range(seeds))}", "job.device=cpu",
-                            f"output_dir={scratch}", f"name=cpus-{count}"], schema=LinkSweepConfig)
+                            "{model: vgae, conv: gcn}]", f"seeds={list(range(seeds))}", "job.run.device=cpu",
+                            f"run.output_dir={scratch}", f"name=cpus-{count}"], schema=LinkSweepConfig)
         ray.init(num_cpus=count, include_dashboard=False)
         started = time.perf_counter()
         run_sweep(sweep)
@@ -61,9 +61,9 @@ def molecule_speed(scratch: Path, workers: list[int], gpu: bool) -> dict:
     rows = {}
     for count in workers:
         config = load_config("configs/gae/molecules-zinc.yaml", [
-            "epochs=1", "corpus.shard_size=10000", "corpus.max_shards=2", f"workers={count}", "threads=1",
+            "epochs=1", "corpus.shard_size=10000", "corpus.max_shards=2", f"run.workers={count}", "run.threads=1",
             "samples=100", "check_samples=50", "optimisation.starts=20", "optimisation.steps=5",
-            f"gpus_per_worker={1.0 if gpu else 0.0}", f"output_dir={scratch}", f"name=workers-{count}"],
+            f"ray.worker_gpus={1.0 if gpu else 0.0}", f"run.output_dir={scratch}", f"name=workers-{count}"],
             schema=MolecularVGAEConfig)
         run = run_molecular_vgae(config)
         events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})

@@ -34,9 +34,9 @@ def main() -> None:
     variants = {}
     with tempfile.TemporaryDirectory() as scratch:
         for workers in args.workers:
-            config = load_config(args.config, [*args.override, "epochs=1", f"workers={workers}", "threads=1",
+            config = load_config(args.config, [*args.override, "epochs=1", f"run.workers={workers}", "run.threads=1",
                                                "corpus.shard_size=10000", f"corpus.max_shards={args.shards}",
-                                               f"output_dir={scratch}", f"name=workers-{workers}"],
+                                               f"run.output_dir={scratch}", f"name=workers-{workers}"],
                                  schema=PretrainConfig)
             run = run_pretraining(config)
             events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})

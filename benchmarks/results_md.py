@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -88,8 +89,23 @@ def _source(*paths: Path) -> str:
     return "File: " + ", ".join(f"`{_rel(p)}`" for p in paths) + "."
 
 
+# Config keys that moved into the shared data / run / ray sections of every job's config: commands recorded with
+# the earlier flat keys are shown with today's, so that they run as printed.
+_MOVED_KEYS = {"data_root": "data.root", "cache_dir": "data.cache_dir", "output_dir": "run.output_dir",
+               "device": "run.device", "threads": "run.threads", "workers": "run.workers", "address": "ray.address",
+               "num_cpus": "ray.worker_cpus", "num_gpus": "ray.worker_gpus", "cpus_per_worker": "ray.worker_cpus",
+               "gpus_per_worker": "ray.worker_gpus", "max_failures": "ray.max_failures"}
+
+
+def _current_keys(command: str) -> str:
+    if command.split()[:2] == ["gsrl", "train"]:  # meta-training's keys were sectioned from the start
+        return command
+    return re.sub(r"(-o\s+[\"']?)(\w+)=", lambda m: m.group(1) + _MOVED_KEYS.get(m.group(2), m.group(2)) + "=",
+                  command)
+
+
 def _code(command: str) -> str:
-    return f"Command: `{command}`."
+    return f"Command: `{_current_keys(command)}`."
 
 
 # ----------------------------------------------------------------------------- configs
@@ -274,6 +290,13 @@ def _auc(summary: dict) -> str:
     return _pct(summary["mean"], 2)
 
 
+def _task_cpus(cfg: dict) -> float | None:
+    """CPUs per run: `num_cpus` in older comparison files, `ray.worker_cpus` in newer ones."""
+    if "num_cpus" in cfg:
+        return cfg["num_cpus"]
+    return (cfg.get("ray") or {}).get("worker_cpus")
+
+
 def _comparison(path: Path) -> list[str]:
     d = _load(path)
     cfg = d["config"]
@@ -300,7 +323,7 @@ def _comparison(path: Path) -> list[str]:
         "",
         f"{dataset} {shots}-shot; {'seeds' if len(seeds) > 1 else 'seed'} {', '.join(str(s) for s in seeds)}; "
         f"{first['run']['iterations']} meta-iterations, evaluation every {first['eval']['every']}; "
-        f"{_num(cfg['num_cpus'], 0)} CPU per run; wall time of the invocation that wrote the file "
+        f"{_num(_task_cpus(cfg), 0)} CPU per run; wall time of the invocation that wrote the file "
         f"{_duration(d['wall_seconds'])}." + (" ROC-AUC mean ± std over seeds." if len(seeds) > 1 else ""),
         "",
         *_table(["column", "algorithm", "encoder", "paper", "honest", "published", "wall min / run",

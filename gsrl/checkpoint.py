@@ -16,8 +16,9 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -71,12 +72,15 @@ def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().cpu() for key, value in module.state_dict().items()}
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """The one way gsrl writes a file others may read: ``write`` fills a temporary file beside ``path``, which
+    is synced and renamed over it, so a reader sees the old file or the whole new one, never a torn one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -85,8 +89,16 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         raise
 
 
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    atomic_write(path, lambda handle: handle.write(payload))
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=False).encode())
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 class CheckpointStore:
@@ -104,11 +116,7 @@ class CheckpointStore:
         """Write the checkpoint, then record it (with checksum and versions) in metadata.json."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"iter_{iteration:06d}.pt"
-        tmp = self.directory / f".{path.name}.tmp"
-        torch.save(state, tmp)
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        atomic_torch_save(state, path)
         metadata = self._metadata()
         entries = [e for e in metadata["checkpoints"] if e["iteration"] != iteration]
         entries.append({"file": path.name, "iteration": iteration, "sha256": sha256_of(path),

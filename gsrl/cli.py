@@ -55,6 +55,24 @@ def _load(config_path: str | None, overrides: tuple[str, ...], schema: type | No
         raise click.UsageError(str(exc)) from exc
 
 
+def _job_config(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None,
+                schema: type | None = None, run_dir: str | None = None):
+    """The one resume rule of every job: a new run from -c CONFIG in <run.output_dir>/<name> (or --run-dir), or
+    with --resume RUN_DIR the run there, with the config it saved (-o may still change where it runs)."""
+    if resume_dir:
+        return _load(str(Path(resume_dir) / "config.yaml"), overrides, schema), Path(resume_dir)
+    if not config_path:
+        raise click.UsageError("give -c CONFIG, or --resume RUN_DIR")
+    config = _load(config_path, overrides, schema)
+    return config, Path(run_dir) if run_dir else Path(config.run.output_dir) / config.name
+
+
+def resume_option(what: str = "run"):
+    """The --resume RUN_DIR option every job that owns a run directory takes."""
+    return click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
+                        help=f"Continue the {what} in RUN_DIR from its last checkpoint, with the config it saved.")
+
+
 def _run_grid(config, run: Callable) -> None:
     """A grid workload (benchmark, sweep, comparison): join or start Ray at `config.ray.address`, run it,
     then print its table and where its results are."""
@@ -71,8 +89,7 @@ def _run_grid(config, run: Callable) -> None:
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML config (default: configs/quickstart.yaml).")
 @override_option("meta.inner_lr=0.1")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
-              help="Continue the run in RUN_DIR from its last complete checkpoint.")
+@resume_option()
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Run directory (default: <run.output_dir>/<name>).")
 @click.option("--address", default=None, metavar="auto|HOST:PORT",
@@ -87,12 +104,7 @@ def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str |
     from gsrl.jobs.train import Trainer
 
     with _user_errors():
-        if resume_dir:
-            config = _load(str(Path(resume_dir) / "config.yaml"), overrides)
-            target = Path(resume_dir)
-        else:
-            config = _load(config_path or str(DEFAULT_CONFIG), overrides)
-            target = Path(run_dir) if run_dir else Path(config.run.output_dir) / config.name
+        config, target = _job_config(config_path or str(DEFAULT_CONFIG), overrides, resume_dir, run_dir=run_dir)
         if address:
             config = dataclasses.replace(config, run=dataclasses.replace(config.run, backend="ray"),
                                          ray=dataclasses.replace(config.ray, address=address))
@@ -132,19 +144,20 @@ def evaluate(run_dir: str, draws: int | None) -> None:
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML pretraining config, e.g. configs/pretrain/attribute_masking.yaml.")
 @override_option("epochs=10")
-def pretrain(config_path: str, overrides: tuple[str, ...]) -> None:
+@resume_option()
+def pretrain(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None) -> None:
     """Pretrain an encoder (Hu et al. strategies) as a data-parallel Ray Train job.
 
-    Running the same command again resumes from the last epoch's checkpoint."""
-    from gsrl.pretraining.config import PretrainConfig
+    --resume RUN_DIR continues from the last epoch's checkpoint (-o epochs=N extends the run)."""
     from gsrl.jobs.pretrain import run_pretraining
+    from gsrl.pretraining.config import PretrainConfig
 
-    config = _load(config_path, overrides, PretrainConfig)
+    config, target = _job_config(config_path, overrides, resume_dir, PretrainConfig)
     with _user_errors():
-        run_directory = run_pretraining(config)
+        run_directory = run_pretraining(config, target, bool(resume_dir))
     click.echo(f"encoder: {run_directory / 'encoder.pth'}")
 
 
@@ -176,8 +189,7 @@ def compare(config_path: str, overrides: tuple[str, ...]) -> None:
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML link-prediction job config, e.g. configs/gae/cora-vgae.yaml.")
 @override_option("model=vgae")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
-              help="Continue the job in RUN_DIR from its last checkpoint.")
+@resume_option("job")
 @click.pass_context
 def gae(context: click.Context, config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None) -> None:
     """Graph autoencoders: one GAE/VGAE link-prediction job as a Ray task (`gae sweep` runs a grid)."""
@@ -188,9 +200,7 @@ def gae(context: click.Context, config_path: str | None, overrides: tuple[str, .
     from gsrl.gae.link.config import LinkPredictionConfig
     from gsrl.jobs.gae import run_link_job
 
-    path = str(Path(resume_dir) / "config.yaml") if resume_dir else config_path
-    config = _load(path, overrides, LinkPredictionConfig)
-    target = Path(resume_dir) if resume_dir else Path(config.output_dir) / config.name
+    config, target = _job_config(config_path, overrides, resume_dir, LinkPredictionConfig)
     with _user_errors():
         result = run_link_job(config, target, bool(resume_dir))
     click.echo(f"run directory: {target}")
@@ -232,19 +242,21 @@ def gae_select(results: tuple[str, ...], out_dir: str) -> None:
 
 
 @gae.command(name="molecules")
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML molecular VGAE config, e.g. configs/gae/molecules-zinc.yaml.")
 @override_option("epochs=10")
-def gae_molecules(config_path: str, overrides: tuple[str, ...]) -> None:
-    """Molecular VGAE with a QED head (Ray Train), then generation and latent optimisation; the same
-    command again resumes from the last epoch."""
+@resume_option()
+def gae_molecules(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None) -> None:
+    """Molecular VGAE with a QED head (Ray Train), then generation and latent optimisation; --resume RUN_DIR
+    continues from the last epoch (-o epochs=N extends the run)."""
     from gsrl.gae.molecular.config import MolecularVGAEConfig
-    from gsrl.jobs.molecular_vgae import RESULTS_FILE, run_molecular_vgae
+    from gsrl.jobs.molecular_vgae import run_molecular_vgae
+    from gsrl.rundir import RunDirectory
 
-    config = _load(config_path, overrides, MolecularVGAEConfig)
+    config, target = _job_config(config_path, overrides, resume_dir, MolecularVGAEConfig)
     with _user_errors():
-        run_directory = run_molecular_vgae(config)
-    results = json.loads((run_directory / RESULTS_FILE).read_text())
+        run_directory = run_molecular_vgae(config, target, bool(resume_dir))
+    results = RunDirectory(run_directory).read_results()
     generation, optimisation = results["generation"], results["latent_optimisation"]
     click.echo(f"run directory: {run_directory}")
     click.echo(f"validity {100 * generation['validity']:.1f}% (raw {100 * generation['validity_raw']:.1f}%), "

@@ -21,8 +21,9 @@ from gsrl.meta.algorithms import ALGORITHMS
 from gsrl.meta.config import MetaConfig
 from gsrl.models.config import EncoderConfig, NetworkConfig, RelationConfig
 
-__all__ = ["Config", "ConfigError", "DataConfig", "DataPaths", "EncoderConfig", "EpisodeConfig", "EvalConfig",
-           "MetaConfig", "RayConfig", "RayResources", "RelationConfig", "RunConfig", "RunOutput", "RunPlace", "SchedulerConfig",
+__all__ = ["Config", "ConfigError", "DataConfig", "DataParallelRay", "DataParallelRun", "DataPaths",
+           "EncoderConfig", "EpisodeConfig", "EvalConfig", "MetaConfig", "RayConfig", "RayResources",
+           "RelationConfig", "RunConfig", "RunOutput", "RunPlace", "SchedulerConfig", "check_data_parallel_device",
            "config_from_dict", "load_config", "parse_override", "validate"]
 
 
@@ -88,6 +89,32 @@ class RayResources:
         if self.worker_cpus < 0 or self.worker_gpus < 0:
             raise ConfigError(f"ray.worker_cpus and ray.worker_gpus must be >= 0, got {self.worker_cpus}, "
                               f"{self.worker_gpus}")
+
+
+@dataclass
+class DataParallelRun(RunPlace):
+    """`run` of a data-parallel Ray Train job (pretraining, the molecular VGAE): `workers` ranks, each asking
+    for `ray.worker_cpus` / `ray.worker_gpus`; it trains on GPUs (NCCL) exactly when `ray.worker_gpus` > 0."""
+
+    workers: int = 1
+
+    def validate(self) -> None:
+        super().validate()
+        if self.workers < 1:
+            raise ConfigError(f"run.workers must be >= 1, got {self.workers}")
+
+
+@dataclass
+class DataParallelRay(RayResources):
+    max_failures: int = 2  # worker-group restarts Ray Train attempts from the last checkpoint
+
+
+def check_data_parallel_device(run: DataParallelRun, ray: DataParallelRay) -> None:
+    """run.device must agree with where the workers are placed: on GPUs exactly when ray.worker_gpus > 0."""
+    if run.device == "cuda" and ray.worker_gpus <= 0:
+        raise ConfigError("run.device is cuda but ray.worker_gpus is 0: give each worker a GPU")
+    if run.device == "cpu" and ray.worker_gpus > 0:
+        raise ConfigError(f"run.device is cpu but ray.worker_gpus is {ray.worker_gpus}: set it to 0 for CPU workers")
 
 
 # ---------------------------------------------------------------------------------------------------------

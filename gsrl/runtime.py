@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 
 from gsrl.config import Config
-from gsrl.data.datasets import FewShotDataset, load_fewshot_dataset, resolve_data_root
+from gsrl.data.datasets import FewShotDataset, load_fewshot_dataset
+from gsrl.data.roots import resolve_data_root
 from gsrl.models.checkpoints import resolve_checkpoint
 from gsrl.meta.algorithms import algorithm_named
 from gsrl.models.episode_network import EpisodeNetwork

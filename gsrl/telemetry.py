@@ -1,4 +1,4 @@
-"""TensorBoard output of a run. Only the driver writes; tags are `<component>/<metric>` per iteration."""
+"""TensorBoard output of every job: one writer per run (the driver, or rank 0); tags are `<section>/<metric>`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ class Telemetry:
         figure.tight_layout()
         self.writer.add_figure("scheduler/co_selection", figure, step)
         plt.close(figure)
+
+    def image(self, tag: str, image: np.ndarray, step: int) -> None:
+        """An RGB picture, height x width x 3 (generated molecules, latent projections)."""
+        self.writer.add_image(tag, image, step, dataformats="HWC")
 
     def flush(self) -> None:
         self.writer.flush()

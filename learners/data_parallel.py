@@ -10,7 +10,6 @@ CPUs too (the report task, a resume without GPUs, a user's plain torch.load of t
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,39 +18,40 @@ from typing import Any, Protocol
 import ray
 import ray.train
 import torch
+import yaml
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from gsrl.cluster import connect, require_resources
 from gsrl.checkpoint import load_on_cpu
+from gsrl.config import DataParallelRay, DataParallelRun
 from gsrl.data.corpora import CorpusManifest
 from gsrl.ray_internals import LoopbackTorchConfig
+from gsrl.rundir import CHECKPOINTS, RunDirectory
+from gsrl.telemetry import Telemetry
 
 __all__ = ["DataParallelJob", "connect_for", "copy_outputs", "end_epoch", "fit", "rank_shards", "resume_and_wrap",
-           "start_worker", "steps_per_epoch", "tensorboard"]
+           "start_worker", "steps_per_epoch", "telemetry"]
 
 
 class DataParallelJob(Protocol):
-    """The config keys every data-parallel job has (PretrainConfig, MolecularVGAEConfig)."""
+    """The sections every data-parallel job's config has (PretrainConfig, MolecularVGAEConfig)."""
 
-    address: str | None
-    workers: int
-    cpus_per_worker: float
-    gpus_per_worker: float
-    max_failures: int
+    run: DataParallelRun
+    ray: DataParallelRay
 
 
-def _worker_resources(cpus_per_worker: float, gpus_per_worker: float) -> dict[str, float]:
-    return {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker > 0 else {})}
+def _worker_resources(ray_settings: DataParallelRay) -> dict[str, float]:
+    gpus = ray_settings.worker_gpus
+    return {"CPU": ray_settings.worker_cpus, **({"GPU": gpus} if gpus > 0 else {})}
 
 
 def connect_for(job: DataParallelJob) -> None:
     """Join or start Ray for ``job``; on the embedded cluster, workers it lacks the CPUs or GPUs for raise
     ClusterTooSmall here, before the job spends minutes featurizing, rather than Ray Train waiting for ever."""
-    connect(job.address)
-    resources = _worker_resources(job.cpus_per_worker, job.gpus_per_worker)
-    require_resources({key: job.workers * amount for key, amount in resources.items()},
-                      "workers × cpus_per_worker/gpus_per_worker", embedded=job.address is None)
+    connect(job.ray.address)
+    require_resources({key: job.run.workers * amount for key, amount in _worker_resources(job.ray).items()},
+                      "run.workers × ray.worker_cpus/worker_gpus", embedded=job.ray.address is None)
 
 
 def rank_shards(shard_count: int, rank: int, world: int) -> list[int]:
@@ -68,20 +68,20 @@ def steps_per_epoch(manifest: CorpusManifest, world: int, batch_size: int) -> in
 
 def fit(loop: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], run_directory: Path,
         job: DataParallelJob) -> ray.train.Result:
-    """Run ``loop`` on ``job.workers`` Ray Train workers; Ray restarts the group from the last checkpoint on
-    failure. On the embedded cluster (no ``job.address``; ``connect_for`` checked that it can place the workers)
-    the process group listens on loopback only."""
-    gpu = job.gpus_per_worker > 0
-    resources = _worker_resources(job.cpus_per_worker, job.gpus_per_worker)
-    torch_config = LoopbackTorchConfig if job.address is None else TorchConfig
+    """Run ``loop`` on ``job.run.workers`` Ray Train workers, checkpointing into the run directory's checkpoints/;
+    Ray restarts the group from the last checkpoint on failure. On the embedded cluster (no ``job.ray.address``;
+    ``connect_for`` checked that it can place the workers) the process group listens on loopback only."""
+    gpu = job.ray.worker_gpus > 0
+    resources = _worker_resources(job.ray)
+    torch_config = LoopbackTorchConfig if job.ray.address is None else TorchConfig
     trainer = TorchTrainer(
         loop,
         train_loop_config=loop_config,
         torch_config=torch_config(backend="nccl" if gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=job.workers, use_gpu=gpu, resources_per_worker=resources),
-        run_config=RunConfig(name="ray-train", storage_path=str(run_directory),
+        scaling_config=ScalingConfig(num_workers=job.run.workers, use_gpu=gpu, resources_per_worker=resources),
+        run_config=RunConfig(name=CHECKPOINTS, storage_path=str(run_directory),
                              checkpoint_config=CheckpointConfig(num_to_keep=3),
-                             failure_config=FailureConfig(max_failures=job.max_failures)),
+                             failure_config=FailureConfig(max_failures=job.ray.max_failures)),
     )
     return trainer.fit()
 
@@ -121,22 +121,19 @@ def resume_and_wrap(module: torch.nn.Module, make_optimizer: Callable[[Iterable[
     return ray.train.torch.prepare_model(module), optimizer, device, state["epoch"] if state else 0
 
 
-def tensorboard(run_directory: str):
-    from torch.utils.tensorboard import SummaryWriter
+def telemetry(run_directory: str, config: dict[str, Any]) -> Telemetry:
+    """The job's TensorBoard writer (rank 0 alone opens one), in the run directory's tensorboard/."""
+    return Telemetry(RunDirectory(Path(run_directory)).tensorboard, yaml.safe_dump(config, sort_keys=False))
 
-    return SummaryWriter(log_dir=str(Path(run_directory) / "tensorboard"))
 
-
-def end_epoch(epoch: int, metrics: dict[str, float], rank: int, writer, prefix: str,
+def end_epoch(epoch: int, metrics: dict[str, float], rank: int, telemetry: Telemetry | None, prefix: str,
               write_files: Callable[[Path], None]) -> None:
     """Rank 0 logs ``<prefix>/<metric>`` and checkpoints what ``write_files`` writes; every rank reports."""
     if rank != 0:
         ray.train.report({"epoch": epoch, **metrics})
         return
-    for key, value in metrics.items():
-        if math.isfinite(value):
-            writer.add_scalar(f"{prefix}/{key}", value, epoch)
-    writer.flush()
+    telemetry.scalars({f"{prefix}/{key}": value for key, value in metrics.items()}, epoch)
+    telemetry.flush()
     with tempfile.TemporaryDirectory() as directory:
         write_files(Path(directory))
         ray.train.report({"epoch": epoch, **metrics}, checkpoint=ray.train.Checkpoint.from_directory(directory))

@@ -27,7 +27,7 @@ from gsrl.data.featurize import FEATURIZER_VERSION
 from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.pretraining.registry import make_strategy
-from learners.data_parallel import end_epoch, rank_shards, resume_and_wrap, start_worker, steps_per_epoch, tensorboard
+from learners.data_parallel import end_epoch, rank_shards, resume_and_wrap, start_worker, steps_per_epoch, telemetry
 
 ENCODER_FILE = "encoder.pth"
 STATE_FILE = "state.pt"
@@ -38,7 +38,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     """What every Ray Train worker runs."""
     cfg = config_from_dict(loop_config["config"], "pretraining job", schema=PretrainConfig)
     manifest = manifest_from_dict(loop_config["manifest"])
-    rank, world = start_worker(cfg.threads, cfg.seed)
+    rank, world = start_worker(cfg.run.threads, cfg.seed)
     encoder = MoleculeEncoder(cfg.encoder.conv, cfg.encoder.num_layers, cfg.encoder.emb_dim, cfg.encoder.dropout,
                               pooling=cfg.encoder.pooling)
     if cfg.encoder.pretrained:
@@ -50,7 +50,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     shard_count = len(manifest.shards)
     corpus = load_shards(Path(loop_config["cache_directory"]), rank_shards(shard_count, rank, world))
     steps = steps_per_epoch(manifest, world, cfg.batch_size)
-    writer = tensorboard(loop_config["run_directory"]) if rank == 0 else None
+    board = telemetry(loop_config["run_directory"], loop_config["config"]) if rank == 0 else None
     for epoch in range(start_epoch, cfg.epochs):
         started = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, epoch, rank])
@@ -75,9 +75,9 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             metadata = encoder_metadata(cfg, manifest, epoch, loop_config["git_commit"])
             (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
 
-        end_epoch(epoch + 1, totals, rank, writer, "pretrain", write_files)
-    if writer is not None:
-        writer.close()
+        end_epoch(epoch + 1, totals, rank, board, "pretrain", write_files)
+    if board is not None:
+        board.close()
 
 
 def encoder_metadata(cfg: PretrainConfig, manifest: CorpusManifest, epoch: int, commit: str | None) -> dict[str, Any]:
@@ -90,4 +90,4 @@ def encoder_metadata(cfg: PretrainConfig, manifest: CorpusManifest, epoch: int, 
                        "max_shards": cfg.corpus.max_shards},
             "featurizer_version": FEATURIZER_VERSION, "git_commit": commit,
             "optimizer": {"name": "adam", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
-                          "batch_size": cfg.batch_size, "workers": cfg.workers}}
+                          "batch_size": cfg.batch_size, "workers": cfg.run.workers}}

@@ -307,8 +307,8 @@ def _schema(path: Path) -> type:
     """Each configs/ folder holds one workload's configs (gae/: sweep*.yaml, molecules*.yaml, link jobs)."""
     from gsrl.compare.config import CompareConfig
     from gsrl.finetune.config import FinetuneConfig
-    from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
-    from gsrl.gae.molecular_config import MolecularVGAEConfig
+    from gsrl.gae.link.config import LinkPredictionConfig, LinkSweepConfig
+    from gsrl.gae.molecular.config import MolecularVGAEConfig
     from gsrl.pretraining.config import PretrainConfig
 
     if path.parent.name == "gae":

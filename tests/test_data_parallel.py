@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from gsrl.cluster import ClusterTooSmall, connect
+from gsrl.config import DataParallelRay, DataParallelRun
 from gsrl.checkpoint import load_on_cpu
 from learners.data_parallel import connect_for, fit
 from gsrl.ray_internals import loopback_interface
@@ -42,9 +43,10 @@ def _record_sockets(loop_config: dict[str, Any]) -> None:
     ray.train.report({"rank": rank})
 
 
-def _job(**resources: float) -> SimpleNamespace:
-    """The data-parallel keys of a job config on the embedded cluster, without retries."""
-    return SimpleNamespace(address=None, max_failures=0, **resources)
+def _job(workers: int, worker_cpus: float, worker_gpus: float) -> SimpleNamespace:
+    """The data-parallel sections of a job config on the embedded cluster, without retries."""
+    return SimpleNamespace(run=DataParallelRun(workers=workers),
+                           ray=DataParallelRay(worker_cpus=worker_cpus, worker_gpus=worker_gpus, max_failures=0))
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ def embedded_cluster():
 def test_job_on_the_embedded_cluster_keeps_its_process_group_on_loopback(embedded_cluster, tmp_path):
     out = tmp_path / "sockets"
     out.mkdir()
-    fit(_record_sockets, {"out": str(out)}, tmp_path / "run", _job(workers=2, cpus_per_worker=0.5, gpus_per_worker=0))
+    fit(_record_sockets, {"out": str(out)}, tmp_path / "run", _job(workers=2, worker_cpus=0.5, worker_gpus=0))
     records = [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["sum_of_ranks"] for r in records] == [1.0, 1.0]  # a working two-rank group
     assert all(r["gloo_interface"] == loopback_interface() for r in records)
@@ -71,8 +73,8 @@ def test_job_on_the_embedded_cluster_keeps_its_process_group_on_loopback(embedde
 def test_job_the_embedded_cluster_cannot_place_fails_at_once_naming_the_keys(embedded_cluster):
     """Ray Train would retry a worker group it cannot place forever; the job stops as it connects."""
     missing_gpus = ray.cluster_resources().get("GPU", 0.0) + 1
-    with pytest.raises(ClusterTooSmall, match=r"workers × cpus_per_worker/gpus_per_worker .*GPU: needs"):
-        connect_for(_job(workers=1, cpus_per_worker=0.5, gpus_per_worker=missing_gpus))
+    with pytest.raises(ClusterTooSmall, match=r"run\.workers × ray\.worker_cpus/worker_gpus .*GPU: needs"):
+        connect_for(_job(workers=1, worker_cpus=0.5, worker_gpus=missing_gpus))
 
 
 def _save_as_a_gpu_worker(state: dict[str, Any], path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

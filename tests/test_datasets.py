@@ -13,16 +13,19 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from gsrl.data import datasets
+from gsrl.data import datasets, processed_cache, smiles_graphs
 from gsrl.data.datasets import (
     FEWSHOT_DATASETS,
-    DataFileMissing,
+    FEWSHOT_REGISTRY,
     FewShotDataset,
+    FewShotEntry,
     load_fewshot_dataset,
-    resolve_data_root,
+    register_fewshot_dataset,
 )
+from gsrl.checkpoint import sha256_of
 from gsrl.data.featurize import FEATURIZER_VERSION, smiles_to_graph
 from gsrl.data.report import dataset_report, format_report
+from gsrl.data.roots import DataFileMissing, resolve_data_root
 
 
 def _csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -151,7 +154,7 @@ def test_warm_load_does_no_rdkit_parsing(
     def fail(smiles: str) -> None:
         raise AssertionError("a warm load must not parse SMILES")
 
-    monkeypatch.setattr(datasets, "parse_smiles", fail)
+    monkeypatch.setattr(smiles_graphs, "parse_smiles", fail)
     warm = load_fewshot_dataset("sider", data_root, cache_dir)
     assert warm.smiles == sider.smiles and warm.source_rows == sider.source_rows
     assert torch.equal(warm.labels, sider.labels)
@@ -227,13 +230,13 @@ class ParseCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        original = datasets.parse_smiles
+        original = smiles_graphs.parse_smiles
 
         def counting(smiles: str):
             self.calls += 1
             return original(smiles)
 
-        monkeypatch.setattr(datasets, "parse_smiles", counting)
+        monkeypatch.setattr(smiles_graphs, "parse_smiles", counting)
 
 
 def _nan_list(t: torch.Tensor) -> list:
@@ -253,7 +256,7 @@ def test_tiny_dataset_columns_by_name(tmp_path: Path) -> None:
 
 
 def test_tiny_invalid_smiles_logs_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("WARNING", logger="gsrl.data.datasets"):
+    with caplog.at_level("WARNING", logger="gsrl.data.smiles_graphs"):
         load_fewshot_dataset("tiny", _tiny_root(tmp_path / "data"), tmp_path / "cache")
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "1 of 5" in warnings[0].getMessage()
@@ -310,7 +313,7 @@ def test_cache_rebuilt_on_featurizer_version_change(tmp_path: Path, monkeypatch:
     root, cache = _tiny_root(tmp_path / "data"), tmp_path / "cache"
     counter = ParseCounter(monkeypatch)
     load_fewshot_dataset("tiny", root, cache)
-    monkeypatch.setattr(datasets, "FEATURIZER_VERSION", "test-v999")
+    monkeypatch.setattr(processed_cache, "FEATURIZER_VERSION", "test-v999")
     load_fewshot_dataset("tiny", root, cache)
     assert counter.calls == 10
     assert any("test-v999" in p.name for p in cache.iterdir())
@@ -340,8 +343,39 @@ def test_toxcast_subset_needs_the_tasks_file(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="Unknown few-shot dataset"):
+    with pytest.raises(ValueError, match="Unknown few-shot dataset") as info:
         load_fewshot_dataset("nope", _tiny_root(tmp_path / "data"), tmp_path / "cache")
+    assert "pcba" in str(info.value) and "tiny-sub" in str(info.value)  # registry and tasks-file names
+
+
+def test_registry_holds_every_builtin_and_pcba_is_a_plain_entry() -> None:
+    assert tuple(FEWSHOT_REGISTRY) == FEWSHOT_DATASETS
+    pcba = FEWSHOT_REGISTRY["pcba"]
+    assert pcba.layout is not None and pcba.layout.source == "moleculenet/pcba.csv.gz"
+    assert "128-task" in pcba.missing_hint
+    assert all(FEWSHOT_REGISTRY[n].layout is None for n in FEWSHOT_DATASETS if n.startswith("toxcast-"))
+    assert FEWSHOT_REGISTRY["sider"].layout.train_properties == tuple(range(21))
+
+
+def test_registered_dataset_loads_without_a_tasks_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datasets, "FEWSHOT_REGISTRY", dict(FEWSHOT_REGISTRY))
+    layout = datasets.DatasetSpec("tiny", "moleculenet/tiny.csv", "mol_smiles", ("task_b",), (0,), (), False)
+    register_fewshot_dataset(FewShotEntry("tiny", layout, missing_hint="bring your own"))
+    root = _tiny_root(tmp_path / "data", tasks=None)
+    ds = load_fewshot_dataset("tiny", root, tmp_path / "cache")
+    assert ds.property_names == ["task_b"] and ds.source_rows == [1, 2, 4, 5]
+    with pytest.raises(ValueError, match="already registered"):
+        register_fewshot_dataset(FewShotEntry("tiny", layout))
+    (root / "moleculenet/tiny.csv").unlink()
+    with pytest.raises(DataFileMissing, match="bring your own"):
+        load_fewshot_dataset("tiny", root, tmp_path / "cache")
+
+
+def test_cache_file_is_keyed_by_name_featurizer_and_source_sha256(
+    sider: FewShotDataset, data_root: Path, cache_dir: Path
+) -> None:
+    sha = sha256_of(data_root / "moleculenet/sider.csv")
+    assert (cache_dir / f"sider-{FEATURIZER_VERSION}-{sha}.pt").is_file()  # caches written before stay valid
 
 
 def test_sider_fallback_split_without_tasks_file(

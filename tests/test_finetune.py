@@ -18,7 +18,6 @@ from gsrl.finetune.benchmark import column_order, data_digest, format_markdown, 
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig
 from gsrl.jobs.finetune import run_benchmark
 from gsrl.finetune.train import (
-    CHECKPOINT_FILE,
     EpochMetrics,
     FinetuneResult,
     best_epoch,
@@ -237,18 +236,21 @@ def test_finetune_resumes_and_extends_exactly(bbbp: PropertyDataset, bbbp_split:
     run_dir = tmp_path / "run"
     first = finetune(bbbp, split, encoder, 5, FinetuneConfig(**{**config, "epochs": 2}), run_dir=run_dir)
     assert _numbers(first) == _numbers(two)
-    saved = (run_dir / CHECKPOINT_FILE).stat().st_mtime_ns
+    assert [path.name for path in (run_dir / "checkpoints").glob("*.pt")] == ["iter_000002.pt"]
     extended = finetune(bbbp, split, encoder, 5, FinetuneConfig(**{**config, "epochs": 3}), run_dir=run_dir)
     assert _numbers(extended) == _numbers(uninterrupted)
-    assert (run_dir / CHECKPOINT_FILE).stat().st_mtime_ns > saved
+    (checkpoint,) = (run_dir / "checkpoints").glob("*.pt")  # the store keeps the newest epoch only
+    assert checkpoint.name == "iter_000003.pt"
+    assert json.loads((run_dir / "results.json").read_text())["best_epoch"] == extended.best_epoch
+    assert (run_dir / "config.yaml").exists() and any((run_dir / "tensorboard").iterdir())
 
     shorter = finetune(bbbp, split, encoder, 5, FinetuneConfig(**{**config, "epochs": 2}), run_dir=run_dir)
     assert _numbers(shorter) == _numbers(two)  # read off the checkpoint's first two epochs, nothing trained
 
-    (run_dir / CHECKPOINT_FILE).write_bytes(b"truncated")
-    with caplog.at_level("WARNING", logger="gsrl.finetune.train"):
+    checkpoint.write_bytes(b"truncated")
+    with caplog.at_level("WARNING", logger="gsrl.checkpoint"):
         again = finetune(bbbp, split, encoder, 5, FinetuneConfig(**{**config, "epochs": 3}), run_dir=run_dir)
-    assert "unreadable checkpoint" in caplog.text and CHECKPOINT_FILE in caplog.text
+    assert "is corrupt" in caplog.text and checkpoint.name in caplog.text
     assert _numbers(again) == _numbers(uninterrupted)
 
 
@@ -389,7 +391,7 @@ def test_gsrl_finetune_runs_the_grid_on_ray(tmp_path: Path, data_root: Path, cac
     saved = json.loads((tmp_path / "results.json").read_text())
     assert len(saved["runs"]) == 1 and saved["runs"][0]["history"][0]["train_auc"] is None
     (run_dir,) = (tmp_path / "runs").iterdir()  # the 2-epoch grid continued the 1-epoch grid's run
-    assert run_dir.name.startswith("bbbp-gin-seed0-") and (run_dir / CHECKPOINT_FILE).exists()
+    assert run_dir.name.startswith("bbbp-gin-seed0-") and (run_dir / "checkpoints" / "iter_000002.pt").exists()
     extended = saved["runs"][0]["history"]
     assert len(extended) == 2 and extended[0] == first[0]
     assert saved["datasets"]["bbbp"]["split"] == {"train": 1631, "valid": 204, "test": 204}

@@ -14,12 +14,12 @@ import torch
 from torch_geometric.data import Data
 
 from gsrl.checkpoint import RunDirectoryExists
-from gsrl.config import ConfigError, load_config
-from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
-from gsrl.gae.datasets import GraphSource, load_graph
-from gsrl.gae.models import build_autoencoder
-from gsrl.gae.split import split_links
-from gsrl.gae.train import dense_reconstruction_loss, train_link_predictor
+from gsrl.config import ConfigError, RayResources, RunPlace, config_from_dict, load_config
+from gsrl.gae.link.config import LinkPredictionConfig, LinkSweepConfig
+from gsrl.gae.link.datasets import GRAPH_DATASETS, GraphSource, graph_source, load_graph
+from gsrl.gae.link.models import build_autoencoder
+from gsrl.gae.link.split import split_links
+from gsrl.gae.link.train import dense_reconstruction_loss, train_link_predictor
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "gae"
 
@@ -50,8 +50,10 @@ def test_graphs_load_offline_undirected_without_self_loops(name, nodes, edges, f
 
 
 def test_unknown_or_missing_graph_is_named(tmp_path: Path, cache_dir: Path) -> None:
-    with pytest.raises(ValueError, match="unknown graph dataset 'pubmed'"):
+    known = "known: cora, citeseer, amazon-photo, amazon-computers"
+    with pytest.raises(ValueError, match=f"unknown graph dataset 'pubmed'; {known}"):
         load_graph("pubmed", tmp_path, cache_dir)
+    assert graph_source("cora") is GRAPH_DATASETS["cora"] and GRAPH_DATASETS["cora"].pyg_name == "Cora"
     with pytest.raises(FileNotFoundError, match="ind.cora.x"):
         load_graph("cora", tmp_path, cache_dir)
 
@@ -160,9 +162,9 @@ def test_encoders_give_latents_of_the_configured_width(conv: str) -> None:
 
 
 def job(tmp_path: Path, data_root: Path, cache_dir: Path, **settings) -> LinkPredictionConfig:
-    values = {"dataset": "cora", "epochs": 30, "device": "cpu", "data_root": str(data_root),
-              "cache_dir": str(cache_dir), "output_dir": str(tmp_path), **settings}
-    return LinkPredictionConfig(**values)
+    values = {"dataset": "cora", "epochs": 30, "data": {"root": str(data_root), "cache_dir": str(cache_dir)},
+              "run": {"device": "cpu", "output_dir": str(tmp_path), "threads": 1}, **settings}
+    return config_from_dict(values, "test job", schema=LinkPredictionConfig)
 
 
 @pytest.mark.parametrize(("model", "loss"), [("gae", "dense"), ("vgae", "sampled")])
@@ -171,11 +173,13 @@ def test_a_short_job_learns_to_rank_held_out_links(tmp_path, data_root, cache_di
     result = train_link_predictor(config, tmp_path / "run")
     assert result.test_auc > 0.8 and result.test_ap > 0.8, result
     assert 1 <= result.best_epoch <= 30 and result.epochs == 30
-    saved = json.loads((tmp_path / "run" / "result.json").read_text())
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["test_auc"] == result.test_auc and "git_commit" in saved
     assert list((tmp_path / "run" / "tensorboard").iterdir())
     with pytest.raises(RunDirectoryExists):
         train_link_predictor(config, tmp_path / "run")
+    assert train_link_predictor(config, tmp_path / "run", resume=True) == result
+    (tmp_path / "run" / "results.json").rename(tmp_path / "run" / "result.json")  # the name earlier versions wrote
     assert train_link_predictor(config, tmp_path / "run", resume=True) == result
 
 
@@ -183,7 +187,7 @@ def test_resumed_job_ends_exactly_as_an_uninterrupted_one(tmp_path, data_root, c
     settings = {"model": "vgae", "loss": "sampled", "checkpoint_every": 3}
     straight = train_link_predictor(job(tmp_path, data_root, cache_dir, epochs=6, **settings), tmp_path / "a")
     train_link_predictor(job(tmp_path, data_root, cache_dir, epochs=3, **settings), tmp_path / "b")
-    (tmp_path / "b" / "result.json").unlink()  # as if the process had died after the epoch-3 checkpoint
+    (tmp_path / "b" / "results.json").unlink()  # as if the process had died after the epoch-3 checkpoint
     resumed = train_link_predictor(job(tmp_path, data_root, cache_dir, epochs=6, **settings), tmp_path / "b",
                                    resume=True)
     assert (resumed.test_auc, resumed.val_auc, resumed.best_epoch) == (straight.test_auc, straight.val_auc,
@@ -199,7 +203,7 @@ def test_configs_reject_unknown_values_and_keys() -> None:
         load_config(None, ["models=[{model: gae}]"], schema=LinkSweepConfig)
     with pytest.raises(ConfigError, match="unknown datasets \\['cora2'\\]"):
         load_config(None, ["dataset_overrides={cora2: {loss: sampled}}"], schema=LinkSweepConfig)
-    from gsrl.gae.sweep import cell_configs
+    from gsrl.gae.link.sweep import cell_configs
 
     bad = load_config(None, ["datasets=[cora]", "dataset_overrides={cora: {lossy: 1}}"], schema=LinkSweepConfig)
     with pytest.raises(ConfigError, match="lossy"):
@@ -207,7 +211,7 @@ def test_configs_reject_unknown_values_and_keys() -> None:
 
 
 def test_shipped_sweep_is_the_kipf_welling_grid() -> None:
-    from gsrl.gae.sweep import cell_configs
+    from gsrl.gae.link.sweep import cell_configs
 
     sweep = load_config(CONFIGS / "sweep.yaml", schema=LinkSweepConfig)
     cells = cell_configs(sweep)
@@ -220,12 +224,13 @@ def test_shipped_sweep_is_the_kipf_welling_grid() -> None:
 
 def test_sweep_run_directory_follows_the_settings(tmp_path) -> None:
     """A re-run finds a job's directory only when nothing that decides its numbers changed."""
-    from gsrl.gae.sweep import run_directory
+    from gsrl.gae.link.sweep import run_directory
 
     job = LinkPredictionConfig(name="cora-gae-gcn-seed0")
     where = run_directory(tmp_path, job)
     assert where.parent == tmp_path / "runs" and where.name.startswith("cora-gae-gcn-seed0-")
-    moved = dataclasses.replace(job, threads=2, num_cpus=2.0, checkpoint_every=5, output_dir="elsewhere")
+    moved = dataclasses.replace(job, run=RunPlace(output_dir="elsewhere", threads=2), ray=RayResources(worker_cpus=2.0),
+                                checkpoint_every=5)
     assert run_directory(tmp_path, moved) == where
     changed = [dataclasses.replace(job, lr=0.005), dataclasses.replace(job, epochs=100),
                dataclasses.replace(job, seed=1), dataclasses.replace(job, conv="gat")]
@@ -239,14 +244,14 @@ def test_gsrl_gae_sweep_runs_the_grid_on_ray_and_resumes(tmp_path, data_root, ca
     from gsrl.cli import main
 
     overrides = ["datasets=[cora]", "models=[{model: gae, conv: gcn}, {model: vgae, conv: graphsage}]",
-                 "seeds=[0, 1]", "job.epochs=3", "job.device=cpu", f"job.data_root={data_root}",
-                 f"job.cache_dir={cache_dir}", f"output_dir={tmp_path}", "name=tiny"]
+                 "seeds=[0, 1]", "job.epochs=3", "job.run.device=cpu", f"job.data.root={data_root}",
+                 f"job.data.cache_dir={cache_dir}", f"run.output_dir={tmp_path}", "name=tiny"]
     arguments = ["gae", "sweep", "-c", str(CONFIGS / "sweep.yaml")] + [x for o in overrides for x in ("-o", o)]
     try:
         first = CliRunner().invoke(main, arguments)
         assert first.exit_code == 0, first.output + repr(first.exception)
         saved = json.loads((tmp_path / "tiny" / "results.json").read_text())
-        again = CliRunner().invoke(main, arguments)  # every job is finished: returned from result.json
+        again = CliRunner().invoke(main, arguments)  # every job is finished: read back, nothing submitted
         assert again.exit_code == 0, again.output + repr(again.exception)
     finally:
         ray.shutdown()
@@ -258,6 +263,8 @@ def test_gsrl_gae_sweep_runs_the_grid_on_ray_and_resumes(tmp_path, data_root, ca
     assert rerun["runs"] == saved["runs"]
     assert (saved["jobs_run"], saved["jobs_read_back"], rerun["jobs_run"], rerun["jobs_read_back"]) == (4, 0, 0, 4)
     assert len((tmp_path / "tiny" / "runs.jsonl").read_text().splitlines()) == 4
+    packed = (tmp_path / "tiny" / "runs.packed.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["results"]["seed"] for line in packed) == [0, 0, 1, 1]
 
 
 def _sweep_payload(name: str, val_aucs: dict[int, float], dataset: str = "cora", split_size: int = 527) -> dict:
@@ -288,7 +295,7 @@ def test_selection_takes_the_best_mean_validation_auc_and_reports_its_test_score
 
 
 def test_selection_refuses_sweeps_with_other_seeds_or_splits() -> None:
-    from gsrl.gae.selection import IncomparableSweeps, select_on_validation
+    from gsrl.gae.link.selection import IncomparableSweeps, select_on_validation
 
     reference = _sweep_payload("a", {0: 0.9, 1: 0.9})
     with pytest.raises(IncomparableSweeps, match="cora / vgae-gcn: sweep 'b'"):

@@ -12,13 +12,13 @@ import pytest
 import torch
 from rdkit import Chem
 
-from gsrl.gae.generation import decode_raw, decode_valence_aware, evaluate_samples
-from gsrl.gae.latent_optimisation import (fit_decoded_property_ensemble, fit_decoded_property_head, fitting_codes,
-                                          optimise_latents, refit_on_ascents)
-from gsrl.gae.molecular_config import MolecularVGAEConfig
-from gsrl.gae.molecular_data import MolecularFeaturizer, collate_molecules
-from gsrl.gae.molecular_model import MolecularVGAE, gaussian_kl, reconstruction_loss, upper_pairs
-from gsrl.gae.molecules import canonical_smiles, to_molecule, to_tensors
+from gsrl.gae.molecular.config import MolecularVGAEConfig
+from gsrl.gae.molecular.data import MolecularFeaturizer, collate_molecules
+from gsrl.gae.molecular.generation import decode_raw, decode_valence_aware, evaluate_samples
+from gsrl.gae.molecular.latent_optimisation import (fit_decoded_property_ensemble, fit_decoded_property_head,
+                                                    fitting_codes, optimise_latents, refit_on_ascents)
+from gsrl.gae.molecular.model import MolecularVGAE, gaussian_kl, reconstruction_loss, upper_pairs
+from gsrl.gae.molecular.molecules import canonical_smiles, to_molecule, to_tensors
 
 VOCABULARY = MolecularVGAEConfig().vocabulary()
 
@@ -249,24 +249,26 @@ def test_gsrl_gae_molecules_trains_reports_draws_and_resumes(tmp_path: Path, dat
 
     from gsrl.cli import main
 
-    overrides = [f"data_root={data_root}", f"cache_dir={cache_dir}", f"output_dir={tmp_path}", "corpus.shard_size=150",
-                 "corpus.max_shards=2", "corpus.holdout_max_shards=1", "picture_every=1", "samples=40",
-                 "check_samples=20", "optimisation.starts=10", "optimisation.steps=5",
+    overrides = [f"data.root={data_root}", f"data.cache_dir={cache_dir}", f"run.output_dir={tmp_path}",
+                 "corpus.shard_size=150", "corpus.max_shards=2", "corpus.holdout_max_shards=1", "picture_every=1",
+                 "samples=40", "check_samples=20", "optimisation.starts=10", "optimisation.steps=5",
                  "optimisation.decoded_head_codes=200", "optimisation.decoded_head_epochs=2",
-                 "optimisation.decoded_head_rounds=1", "optimisation.decoded_head_members=2", "workers=2", "threads=1",
-                 "max_failures=0", "hidden=16", "latent=8", "decoder_width=16", "decoder_layers=1"]
+                 "optimisation.decoded_head_rounds=1", "optimisation.decoded_head_members=2", "run.workers=2",
+                 "run.threads=1", "ray.max_failures=0", "hidden=16", "latent=8", "decoder_width=16", "decoder_layers=1"]
     config = Path(__file__).resolve().parent.parent / "configs" / "gae" / "molecules-zinc.yaml"
 
-    def run_for(epochs: int, *extra: str):
+    run = tmp_path / "vgae-zinc"
+
+    def run_for(epochs: int, *extra: str, resume: bool = False):
+        start = ["--resume", str(run)] if resume else ["-c", str(config), *[x for o in overrides for x in ("-o", o)]]
         try:
-            return CliRunner().invoke(main, ["gae", "molecules", "-c", str(config)] +
-                                      [x for o in [*overrides, f"epochs={epochs}", *extra] for x in ("-o", o)])
+            return CliRunner().invoke(main, ["gae", "molecules", *start] +
+                                      [x for o in [f"epochs={epochs}", *extra] for x in ("-o", o)])
         finally:
             ray.shutdown()
 
     result = run_for(2)
     assert result.exit_code == 0, result.output + repr(result.exception)
-    run = tmp_path / "vgae-zinc"
     saved = json.loads((run / "results.json").read_text())
     assert saved["epochs"] == 2 and saved["corpus"]["train"]["molecules"] == 300
     assert saved["generation"]["validity"] == 1.0 and saved["generation"]["samples"] == 40
@@ -286,7 +288,9 @@ def test_gsrl_gae_molecules_trains_reports_draws_and_resumes(tmp_path: Path, dat
             "final-optimised_decoded_qed_head-0002.png"} <= pictures
     assert "validity 100.0%" in result.output
 
-    resumed = run_for(3)  # the same command with one more epoch continues from the epoch-2 checkpoint
+    refused = run_for(3)  # a new run where one is: refused in one line, nothing written
+    assert refused.exit_code == 1 and "already holds a run; use --resume" in refused.output
+    resumed = run_for(3, resume=True)  # the saved config with one more epoch continues from the epoch-2 checkpoint
     assert resumed.exit_code == 0, resumed.output + repr(resumed.exception)
     assert json.loads((run / "results.json").read_text())["epochs"] == 3
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
@@ -294,8 +298,8 @@ def test_gsrl_gae_molecules_trains_reports_draws_and_resumes(tmp_path: Path, dat
     assert [e.step for e in events.Scalars("vgae/loss")] == [1, 2, 3]  # rank 0 alone, and epoch 3 only once
 
     # Workers the embedded cluster has no GPU for: a one-line error naming the keys, not a wait for ever.
-    unplaceable = run_for(4, "gpus_per_worker=1", "workers=64")
+    unplaceable = run_for(4, "ray.worker_gpus=1", "run.workers=64", resume=True)
     assert unplaceable.exit_code == 1
-    assert "Error: workers × cpus_per_worker/gpus_per_worker exceed the cluster (" in unplaceable.output
+    assert "Error: run.workers × ray.worker_cpus/worker_gpus exceed the cluster (" in unplaceable.output
     assert "GPU: needs 64, cluster has" in unplaceable.output
     assert json.loads((run / "results.json").read_text())["epochs"] == 3

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from gsrl.config import SchedulerConfig
+from gsrl.config import ConfigError, SchedulerConfig
 from gsrl.scheduling.policies import (
     POLICIES,
     Decision,
     Feedback,
     GSMetaPolicy,
     HardestFirstPolicy,
+    StatelessPolicy,
     UCBPolicy,
     UniformPolicy,
     make_policy,
@@ -27,7 +28,7 @@ from gsrl.scheduling.policies import (
 DIM = 8
 
 
-class MyPolicy:
+class MyPolicy(StatelessPolicy):
     """A user's own policy, referenced as "tests.test_policies:MyPolicy"."""
 
     learnable = False
@@ -38,9 +39,6 @@ class MyPolicy:
 
     def act(self, observation: dict, rng: np.random.Generator, iteration: int) -> Decision:
         return Decision(valid_pairs(observation)[: self.config.pairs])
-
-    def observe(self, feedback: Feedback) -> None:
-        pass
 
 
 def observation(pool: int, valid: int | None = None, properties=None, seed: int = 0, dim: int = DIM) -> dict:
@@ -382,3 +380,9 @@ def test_make_policy_initialises_from_its_seed_alone() -> None:
     other = make_policy(config, DIM, seed=4).state_dict()
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+@pytest.mark.parametrize("name", ["nowhere.module:Policy", "tests.test_policies:Missing"])
+def test_a_plugin_policy_that_cannot_be_imported_is_a_one_line_config_error(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"scheduler.policy '{name}' cannot be imported"):
+        make_policy(SchedulerConfig(policy=name), 8)

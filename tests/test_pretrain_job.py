@@ -25,14 +25,16 @@ def corpus(tmp_path):
     return path
 
 
-def _pretrain(corpus, tmp_path, epochs: int):
-    args = ["pretrain", "-c", "configs/pretrain/attribute_masking.yaml",
-            "-o", f"corpus.path={corpus}", "-o", "corpus.shard_size=10", "-o", f"cache_dir={tmp_path / 'cache'}",
-            "-o", "encoder.num_layers=2", "-o", "encoder.emb_dim=16", "-o", "batch_size=4", "-o", "workers=2",
-            "-o", f"epochs={epochs}", "-o", "threads=1", "-o", f"output_dir={tmp_path / 'runs'}", "-o", "name=tiny"]
-    result = CliRunner().invoke(main, args)
+def _pretrain(corpus, tmp_path, epochs: int, resume: bool = False):
+    run = tmp_path / "runs" / "tiny"
+    start = ["--resume", str(run)] if resume else [
+        "-c", "configs/pretrain/attribute_masking.yaml", "-o", f"corpus.path={corpus}", "-o", "corpus.shard_size=10",
+        "-o", f"data.cache_dir={tmp_path / 'cache'}", "-o", "encoder.num_layers=2", "-o", "encoder.emb_dim=16",
+        "-o", "batch_size=4", "-o", "run.workers=2", "-o", "run.threads=1", "-o", f"run.output_dir={tmp_path / 'runs'}",
+        "-o", "name=tiny"]
+    result = CliRunner().invoke(main, ["pretrain", *start, "-o", f"epochs={epochs}"])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    return tmp_path / "runs" / "tiny"
+    return run
 
 
 def test_pretraining_writes_a_hu_format_encoder_logs_from_rank_0_and_resumes(corpus, tmp_path):
@@ -45,8 +47,14 @@ def test_pretraining_writes_a_hu_format_encoder_logs_from_rank_0_and_resumes(cor
         encoder = MoleculeEncoder("gin", num_layers=2, emb_dim=16)
         encoder.load_state_dict(torch.load(run / "encoder.pth", weights_only=True), strict=True)
 
-        resumed = _pretrain(corpus, tmp_path, epochs=3)  # the same job again, one more epoch
+        again = CliRunner().invoke(main, ["pretrain", "-c", "configs/pretrain/attribute_masking.yaml",
+                                          "-o", f"run.output_dir={tmp_path / 'runs'}", "-o", "name=tiny"])
+        assert again.exit_code == 1 and "already holds a run; use --resume" in again.output  # nothing overwritten
+        resumed = _pretrain(corpus, tmp_path, epochs=3, resume=True)  # the saved config, one more epoch
         assert json.loads((resumed / "metadata.json").read_text())["epochs"] == 3
+        results = json.loads((resumed / "results.json").read_text())
+        assert results["encoder_file"] == "encoder.pth" and results["epochs"] == 3
+        assert (resumed / "config.yaml").exists() and (resumed / "checkpoints").is_dir()
     finally:
         ray.shutdown()
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
@@ -62,9 +70,9 @@ def test_supervised_pretraining_on_a_labelled_csv(tmp_path, data_root):
     labelled = tmp_path / "labelled.csv"
     labelled.write_text("\n".join(lines) + "\n")
     args = ["pretrain", "-c", "configs/pretrain/supervised.yaml", "-o", f"corpus.path={labelled}",
-            "-o", "corpus.shard_size=20", "-o", f"cache_dir={tmp_path / 'cache'}", "-o", "encoder.num_layers=2",
-            "-o", "encoder.emb_dim=16", "-o", "batch_size=8", "-o", "workers=1", "-o", "epochs=1",
-            "-o", "threads=1", "-o", f"output_dir={tmp_path / 'runs'}", "-o", "name=supervised"]
+            "-o", "corpus.shard_size=20", "-o", f"data.cache_dir={tmp_path / 'cache'}", "-o", "encoder.num_layers=2",
+            "-o", "encoder.emb_dim=16", "-o", "batch_size=8", "-o", "run.workers=1", "-o", "epochs=1",
+            "-o", "run.threads=1", "-o", f"run.output_dir={tmp_path / 'runs'}", "-o", "name=supervised"]
     try:
         result = CliRunner().invoke(main, args)
     finally:

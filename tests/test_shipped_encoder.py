@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gsrl.config import load_config
-from gsrl.data.download import file_sha256
+from gsrl.checkpoint import sha256_of
 from gsrl.data.featurize import FEATURIZER_VERSION
 from gsrl.models.checkpoints import SHIPPED_DIR, resolve_checkpoint
 from gsrl.models.encoder import MoleculeEncoder
@@ -27,7 +27,7 @@ def test_shipped_encoder_has_its_provenance_and_loads_strictly() -> None:
     assert metadata["strategy"] == "attribute_masking" and metadata["epochs"] >= 1
     assert metadata["corpus"]["sha256"] == MOSES_TRAIN_SHA256
     assert metadata["featurizer_version"] == FEATURIZER_VERSION and metadata["git_commit"]
-    assert metadata["file_sha256"] == file_sha256(path)
+    assert metadata["file_sha256"] == sha256_of(path)
     assert "gsrl pretrain" in metadata["command"]
     encoder = MoleculeEncoder("gin", 5, 300)
     encoder.load_pretrained(path)

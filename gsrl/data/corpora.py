@@ -9,6 +9,8 @@ featurizer version and the source file's sha256: a changed file or featurizer bu
 A shard is written (atomically) before its report, and a report names the shard's checksum, so an
 interrupted build resumes where it stopped.
 Unparsable SMILES are counted, their first examples listed with their row, and skipped.
+How a file is read (CSV with a header, or one SMILES per line) is its format's: CORPUS_FORMATS,
+chosen by the file's suffixes (format_of) or by name.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,32 +29,82 @@ import torch
 from torch_geometric.data import Data
 
 from gsrl.checkpoint import atomic_write_bytes, atomic_write_json, sha256_of
-from gsrl.data.datasets import DatasetSpec, MoleculeGraphs, ParseReport, featurize_smiles, open_text
 from gsrl.data.featurize import FEATURIZER_VERSION
-from gsrl.data.property_datasets import read_label_table
+from gsrl.data.graphs import MoleculeGraphs
+from gsrl.data.labels import TableColumns, open_text, read_label_table
+from gsrl.data.registry import lookup, register
+from gsrl.data.smiles_graphs import MAX_FAILED_EXAMPLES, ParseReport, featurize_smiles
 
 SMILES_COLUMNS = ("smiles", "SMILES", "Smiles", "mol", "canonical_smiles")
-MAX_FAILED_EXAMPLES = 10
+
+# --------------------------------------------------------------------------- corpus formats
 
 
-def read_smiles(path: Path, column: str | None = None) -> list[str]:
-    """SMILES of a file, in row order: a CSV (optionally gzipped) with a header names its column
-    (`column`, else the first of SMILES_COLUMNS present); any other file has one SMILES per line
-    (the first whitespace-separated token; a first line reading 'smiles' is a header)."""
-    path = Path(path)
+@dataclass(frozen=True)
+class CorpusFormat:
+    """How one kind of corpus file is read into its SMILES, in row order."""
+
+    suffixes: tuple[str, ...]  # a file with one of these among its suffixes (`a.csv.gz`: .csv, .gz) is of this kind
+    read: Callable[[Path, str | None], list[str]]  # (file, SMILES column or None) -> SMILES
+
+
+def _read_csv_smiles(path: Path, column: str | None) -> list[str]:
+    """A CSV (optionally gzipped) with a header names its column (`column`, else the first of
+    SMILES_COLUMNS present)."""
     with open_text(path) as handle:
-        if ".csv" in path.suffixes:
-            reader = csv.reader(handle)
-            header = next(reader)
-            names = [column] if column else [c for c in SMILES_COLUMNS if c in header]
-            if not names or names[0] not in header:
-                raise ValueError(f"{path}: no SMILES column (looked for {column or SMILES_COLUMNS}; header {header})")
-            index = header.index(names[0])
-            return [row[index] for row in reader if row]
+        reader = csv.reader(handle)
+        header = next(reader)
+        names = [column] if column else [c for c in SMILES_COLUMNS if c in header]
+        if not names or names[0] not in header:
+            raise ValueError(f"{path}: no SMILES column (looked for {column or SMILES_COLUMNS}; header {header})")
+        index = header.index(names[0])
+        return [row[index] for row in reader if row]
+
+
+def _read_smiles_lines(path: Path, column: str | None) -> list[str]:
+    """One SMILES per line (the first whitespace-separated token; a first line reading 'smiles' is a
+    header); `column` does not apply."""
+    with open_text(path) as handle:
         lines = [line.split()[0] for line in handle if line.strip()]
     if lines and lines[0].lower() == "smiles":
         lines = lines[1:]
     return lines
+
+
+# name -> format; register_corpus_format adds one. A file whose suffixes match no format is read as
+# DEFAULT_CORPUS_FORMAT (MOSES, ZINC and MoleculeNet files are CSVs; .smi / .txt lists are lines).
+CORPUS_FORMATS: dict[str, CorpusFormat] = {
+    "csv": CorpusFormat((".csv",), _read_csv_smiles),
+    "smiles-lines": CorpusFormat((".smi", ".txt"), _read_smiles_lines),
+}
+DEFAULT_CORPUS_FORMAT = "smiles-lines"
+
+
+def register_corpus_format(name: str, corpus_format: CorpusFormat) -> CorpusFormat:
+    """Add a format to :data:`CORPUS_FORMATS` (names are unique; earlier formats win a suffix)."""
+    return register(CORPUS_FORMATS, name, corpus_format, "corpus format")
+
+
+def corpus_format(name: str) -> CorpusFormat:
+    """The format registered as `name`; an unknown name is an error listing the known ones."""
+    return lookup(CORPUS_FORMATS, name, "corpus format")
+
+
+def format_of(path: Path) -> str:
+    """Name of the first format claiming one of the file's suffixes, else DEFAULT_CORPUS_FORMAT."""
+    suffixes = Path(path).suffixes
+    return next((name for name, f in CORPUS_FORMATS.items() if any(s in suffixes for s in f.suffixes)),
+                DEFAULT_CORPUS_FORMAT)
+
+
+def read_smiles(path: Path, column: str | None = None, file_format: str | None = None) -> list[str]:
+    """SMILES of a file, in row order, read as `file_format` (a CORPUS_FORMATS name; default: by its
+    suffixes, see format_of)."""
+    path = Path(path)
+    return corpus_format(file_format or format_of(path)).read(path, column)
+
+
+# --------------------------------------------------------------------------- featurized shards
 
 
 @dataclass
@@ -176,8 +228,7 @@ class CorpusCache:
         column = self.column or next((c for c in SMILES_COLUMNS if c in header), None)
         if column is None:
             raise ValueError(f"{self.source}: no SMILES column (looked for {SMILES_COLUMNS}; header {header})")
-        spec = DatasetSpec(self.source.name, str(self.source), column, self.label_columns, (), (), False)
-        table = read_label_table(self.source, spec)
+        table = read_label_table(self.source, TableColumns(column, self.label_columns))
         self.task_names = list(table.property_names)
         return list(table.smiles), np.asarray(table.labels, dtype=np.float32)
 

@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import io
 import logging
-import os
 import tempfile
 import urllib.request
 import zipfile
@@ -21,7 +20,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from gsrl.checkpoint import atomic_write_bytes
+from gsrl.checkpoint import atomic_write, atomic_write_bytes, sha256_of
 from gsrl.data.sources import SOURCES, DataSource, sources_for
 
 logger = logging.getLogger(__name__)
@@ -37,15 +36,6 @@ class ChecksumMismatch(OSError):
         super().__init__(f"Checksum mismatch for {url}: expected sha256 {expected}, got {actual}")
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _stream_to(url: str, handle: BinaryIO, timeout: float) -> str:
     """Copy the response body of ``url`` into ``handle``; return its sha256."""
     digest = hashlib.sha256()
@@ -59,20 +49,16 @@ def _stream_to(url: str, handle: BinaryIO, timeout: float) -> str:
 def download_file(url: str, dest: Path, sha256: str, *, timeout: float = 60) -> Path:
     """Download ``url`` to ``dest`` unless a file with the right checksum is already there."""
     dest = Path(dest)
-    if dest.is_file() and file_sha256(dest) == sha256:
+    if dest.is_file() and sha256_of(dest) == sha256:
         logger.info("%s already present with the expected checksum", dest)
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            actual = _stream_to(url, handle, timeout)
+
+    def verified(handle: BinaryIO) -> None:
+        actual = _stream_to(url, handle, timeout)
         if actual != sha256:
             raise ChecksumMismatch(url, sha256, actual)
-        os.replace(tmp_name, dest)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+
+    atomic_write(dest, verified)  # a file with the wrong checksum never takes the name
     logger.info("Downloaded %s -> %s", url, dest)
     return dest
 
@@ -120,7 +106,7 @@ def fetch_source(source: DataSource, data_root: Path, base_url: str | None = Non
             atomic_write_bytes(dest, gzip.compress(plain.read_bytes(), compresslevel=9, mtime=0))
         return dest
     if unpack.kind == "zip-member":
-        if dest.is_file() and file_sha256(dest) == source.sha256:
+        if dest.is_file() and sha256_of(dest) == source.sha256:
             return dest
         with tempfile.TemporaryDirectory(dir=_parent(dest)) as scratch:
             archive = download_file(url, Path(scratch) / "archive.zip", unpack.download_sha256, timeout=timeout)

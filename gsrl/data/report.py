@@ -34,10 +34,7 @@ def dataset_report(ds: FewShotDataset) -> dict[str, Any]:
     report = ds.parse_report
     return {
         "name": ds.name,
-        "source_file": report.source_file,
-        "rows": report.rows,
-        "parsed": report.parsed,
-        "failed": report.failed,
+        **report.summary(),
         "failed_examples": [{"row": row, "smiles": smiles} for row, smiles in report.failed_examples],
         "num_train_properties": len(ds.train_properties),
         "num_test_properties": len(ds.test_properties),

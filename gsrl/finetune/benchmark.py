@@ -143,8 +143,8 @@ def format_markdown(summary: dict[str, Any], encoders: Sequence[EncoderSpec], ti
 
 
 # Settings that do not change a run's numbers (or, for epochs, only how far it goes): left out of its identity.
-_NOT_RUN_IDENTITY = frozenset({"name", "datasets", "seeds", "encoders", "epochs", "eval_batch_size", "data_root",
-                               "cache_dir", "output_dir", "device", "threads", "num_cpus", "num_gpus", "address"})
+_NOT_RUN_IDENTITY = frozenset({"name", "datasets", "seeds", "encoders", "epochs", "eval_batch_size", "data", "run",
+                               "ray"})
 
 
 def data_digest(dataset: PropertyDataset) -> str:
@@ -181,12 +181,10 @@ def resolved_encoders(config: FinetuneConfig, data_root: Path) -> list[EncoderSp
 
 
 def dataset_summary(dataset: PropertyDataset, split: ScaffoldSplit) -> dict[str, Any]:
-    report = dataset.parse_report
+    """Source, molecule counts and split sizes of one dataset, for the results file (a dataset keeps
+    exactly the molecules RDKit parsed, so "molecules" is the parse report's parsed count)."""
     return {
-        "source_file": report.source_file,
-        "rows": report.rows,
-        "molecules": dataset.num_molecules,
-        "invalid_smiles": report.failed,
+        **dataset.parse_report.summary(parsed_key="molecules", failed_key="invalid_smiles"),
         "tasks": dataset.num_tasks,
         "split": {"train": len(split.train), "valid": len(split.valid), "test": len(split.test)},
     }

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gsrl.config import DataPaths, RayResources, RunPlace
-from gsrl.data.property_datasets import PROPERTY_DATASETS
+from gsrl.data.property_datasets import PROPERTY_DATASETS, PROPERTY_SOURCES
 from gsrl.models.checkpoints import resolve_checkpoint
 from gsrl.errors import ConfigError
 from gsrl.models.encoder import CONV_TYPES, POOLING_TYPES
@@ -86,10 +86,10 @@ class FinetuneConfig:
         """Cross-field checks, run by ``gsrl.config.load_config``."""
         specs = self.encoder_specs()
         names = [spec.name for spec in specs]
-        unknown = [d for d in self.datasets if d not in PROPERTY_DATASETS]
+        unknown = [d for d in self.datasets if d not in PROPERTY_SOURCES]  # registered additions included
         checks = [
             (bool(self.datasets), "datasets must not be empty"),
-            (not unknown, f"unknown datasets {unknown}; choose from {list(PROPERTY_DATASETS)}"),
+            (not unknown, f"unknown datasets {unknown}; choose from {list(PROPERTY_SOURCES)}"),
             (len(set(self.datasets)) == len(self.datasets), "datasets must not repeat"),
             (bool(self.seeds), "seeds must not be empty"),
             (len(set(self.seeds)) == len(self.seeds), "seeds must not repeat"),

@@ -9,7 +9,6 @@ result, so the same function serves a local call, a test and a Ray task.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import time
@@ -25,16 +24,19 @@ from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from gsrl.checkpoint import atomic_write_bytes
+import yaml
+
+from gsrl.checkpoint import CheckpointStore
 from gsrl.data.graphs import MoleculeGraphs
 from gsrl.data.property_datasets import PropertyDataset
 from gsrl.data.scaffold import ScaffoldSplit
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig
 from gsrl.models.encoder import MoleculeEncoder
+from gsrl.rundir import RunDirectory
 from gsrl.runtime import device_named
+from gsrl.telemetry import Telemetry
 
 __all__ = [
-    "CHECKPOINT_FILE",
     "EpochMetrics",
     "FinetuneResult",
     "PropertyPredictor",
@@ -48,7 +50,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_FILE = "checkpoint.pt"  # in a run directory: the state after the newest finished epoch
 
 
 class PropertyPredictor(nn.Module):
@@ -186,32 +187,29 @@ def _train_epoch(
     return float(np.mean(losses))
 
 
-def _save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+def _save_checkpoint(store: CheckpointStore, model: nn.Module, optimizer: torch.optim.Optimizer,
                      generator: torch.Generator, device: torch.device, history: list[EpochMetrics]) -> None:
     """Everything the next epoch depends on (weights, Adam moments, both random streams) and the history."""
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "batch_order": generator.get_state(),
              "torch_rng": torch.get_rng_state(), "history": [asdict(m) for m in history],
              "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(run_dir / CHECKPOINT_FILE, buffer.getvalue())
+    store.save(len(history), state, {})
 
 
 _CHECKPOINT_KEYS = frozenset({"model", "optimizer", "batch_order", "torch_rng", "cuda_rng", "history"})
 
 
-def _read_checkpoint(run_dir: Path, device: torch.device) -> dict[str, Any] | None:
-    """The run directory's checkpoint, or None when there is none. A torn or foreign file is
-    reported and ignored (the run starts again) rather than failing the whole grid."""
-    path = run_dir / CHECKPOINT_FILE
-    if not path.exists():
+def _read_checkpoint(store: CheckpointStore) -> dict[str, Any] | None:
+    """The newest checkpoint whose checksum verifies, or None when there is none (the store warns about a
+    torn or corrupted file and falls back). A file of another layout is reported and the run starts again
+    rather than failing the whole grid."""
+    restored = store.load_latest()
+    if restored is None:
         return None
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-        if not isinstance(state, dict) or set(state) != _CHECKPOINT_KEYS:
-            raise ValueError(f"expected the keys {sorted(_CHECKPOINT_KEYS)}")
-    except Exception as error:  # an unreadable file fails in many ways; all mean 'start again'
-        logger.warning("%s: unreadable checkpoint (%s); the run starts from epoch 1", path, error)
+    state, entry = restored
+    if not isinstance(state, dict) or set(state) != _CHECKPOINT_KEYS:
+        logger.warning("%s: not a fine-tuning checkpoint (expected the keys %s); the run starts from epoch 1",
+                       store.directory / entry["file"], sorted(_CHECKPOINT_KEYS))
         return None
     return state
 
@@ -238,11 +236,12 @@ def finetune(
     generator for the batch order, so a run is reproducible on a given device. ``encoder.path``
     must be a real file path (placeholders already resolved).
 
-    With ``run_dir`` the run checkpoints after every epoch and continues from the checkpoint it
-    finds there: an interrupted run loses at most one epoch. Nothing in the protocol depends on
-    the total number of epochs (constant learning rate), so a run asked for more epochs than its
-    checkpoint holds trains only the missing ones, and one asked for fewer reads its result off
-    the first ``config.epochs`` epochs: both equal a run of exactly that length.
+    With ``run_dir`` (the run-directory layout of gsrl.rundir) the run saves its settings, checkpoints
+    after every epoch, logs each epoch to TensorBoard (``finetune/...``), writes results.json, and
+    continues from the checkpoint it finds there: an interrupted run loses at most one epoch. Nothing in
+    the protocol depends on the total number of epochs (constant learning rate), so a run asked for more
+    epochs than its checkpoint holds trains only the missing ones, and one asked for fewer reads its result
+    off the first ``config.epochs`` epochs: both equal a run of exactly that length.
     """
     device = device_named(config.run.device)
     torch.manual_seed(seed)
@@ -250,8 +249,17 @@ def finetune(
     model = build_predictor(dataset.num_tasks, encoder, config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.decay)
 
-    checkpoint = _read_checkpoint(run_dir, device) if run_dir else None
+    layout = RunDirectory(Path(run_dir)) if run_dir else None
+    store = CheckpointStore(layout.checkpoints, keep=1) if layout else None
+    checkpoint = _read_checkpoint(store) if store else None
     history = _restore(checkpoint, model, optimizer, generator, device) if checkpoint else []
+    telemetry = None
+    if layout and len(history) < config.epochs:
+        settings = yaml.safe_dump({"dataset": dataset.name, "encoder": asdict(encoder), "seed": seed,
+                                   "config": asdict(config)}, sort_keys=False)
+        layout.path.mkdir(parents=True, exist_ok=True)
+        layout.config_file.write_text(settings)
+        telemetry = Telemetry(layout.tensorboard, settings)
     for epoch in range(len(history) + 1, config.epochs + 1):
         started = time.perf_counter()
         train_loss = _train_epoch(model, dataset, split.train, optimizer, generator, config, device)
@@ -260,8 +268,12 @@ def finetune(
         test_auc = _split_auc(model, dataset, split.test, config, device)
         history.append(EpochMetrics(epoch, train_loss, train_auc, valid_auc, test_auc, time.perf_counter() - started))
         logger.debug("%s/%s/seed %d epoch %d: %s", dataset.name, encoder.name, seed, epoch, history[-1])
-        if run_dir:
-            _save_checkpoint(run_dir, model, optimizer, generator, device, history)
+        if store:
+            _save_checkpoint(store, model, optimizer, generator, device, history)
+            telemetry.scalars({f"finetune/{key}": value for key, value in asdict(history[-1]).items()
+                               if key not in ("epoch", "seconds")} | {"time/epoch_s": history[-1].seconds}, epoch)
+    if telemetry:
+        telemetry.close()
 
     history = history[:config.epochs]
     best = history[best_epoch([m.valid_auc for m in history])]
@@ -269,7 +281,7 @@ def finetune(
         "%s / %s / seed %d: best valid ROC-AUC %.4f at epoch %d, test %s",
         dataset.name, encoder.name, seed, best.valid_auc, best.epoch, best.test_auc,
     )
-    return FinetuneResult(
+    result = FinetuneResult(
         dataset=dataset.name,
         encoder=encoder.name,
         seed=seed,
@@ -278,3 +290,6 @@ def finetune(
         test_auc=best.test_auc,
         history=history,
     )
+    if layout:
+        layout.write_results(result.to_dict())
+    return result

@@ -1,11 +1,12 @@
 """Algorithms × seeds as parallel Ray tasks, each an ordinary meta-training run, then one table.
 
 Every run has its own directory ``<output_dir>/runs/<column>-seed<seed>-<digest>``, the digest being
-that of its resolved config and of its pretrained encoder file, if any: a finished run is read back
+that of its resolved config and of its pretrained encoder file, if any. A finished run is read back
 (from its directory, or from ``<output_dir>/runs.packed.jsonl``, where every finished run's config and
-results are packed after each comparison), an interrupted one resumes from its last checkpoint, so the same command finishes a comparison that
-was stopped half-way, and comparisons that share a run (e.g. GS-Meta in the main table and in the
-ablation table) run it once. The table and results of a comparison go to ``<output_dir>/<name>/``.
+results are packed after each comparison) and an interrupted one resumes from its last checkpoint, so
+the same command finishes a comparison that was stopped half-way, and comparisons that share a run (e.g.
+GS-Meta in the main table and in the ablation table) run it once. The table and results of a comparison
+go to ``<output_dir>/<name>/``.
 """
 
 from __future__ import annotations

@@ -9,16 +9,16 @@ import ray
 
 from gsrl.checkpoint import git_commit
 from gsrl.cluster import connect
-from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
-from gsrl.gae.sweep import cell_configs, format_markdown, run_directory, summarize
-from gsrl.gae.train import RESULT_FILE, LinkResult, train_link_predictor
-from gsrl.jobs.grid import GridReport, run_grid, write_grid_report
+from gsrl.gae.link.config import LinkPredictionConfig, LinkSweepConfig
+from gsrl.gae.link.sweep import cell_configs, format_markdown, run_directory, summarize
+from gsrl.gae.link.train import LinkResult, finished_result, train_link_predictor
+from gsrl.jobs.grid import GridReport, RunPack, run_grid, write_grid_report
 
 
 def run_link_job(config: LinkPredictionConfig, run_dir: Path, resume: bool) -> LinkResult:
     """One link-prediction job in a Ray task with the config's resources (joins or starts Ray first)."""
-    connect(config.address)
-    task = ray.remote(train_link_predictor).options(num_cpus=config.num_cpus, num_gpus=config.num_gpus)
+    connect(config.ray.address)
+    task = ray.remote(train_link_predictor).options(num_cpus=config.ray.worker_cpus, num_gpus=config.ray.worker_gpus)
     return ray.get(task.remote(config, run_dir, resume))
 
 
@@ -28,16 +28,26 @@ def _link_task(config: LinkPredictionConfig, run_dir: str) -> LinkResult:
 
 
 def run_sweep(sweep: LinkSweepConfig) -> GridReport:
-    """Run every cell on the running Ray cluster and write runs.jsonl, results.json and table.md."""
-    output_dir = Path(sweep.output_dir) / sweep.name
+    """Run every cell on the running Ray cluster (finished ones are read back from their folders or the pack)
+    and write runs.jsonl, results.json and table.md; then pack the finished runs."""
+    output_dir = Path(sweep.run.output_dir) / sweep.name
     cells = cell_configs(sweep)
     directories = {key: run_directory(output_dir, config) for key, config in cells.items()}
-    read_back = sum((directory / RESULT_FILE).is_file() for directory in directories.values())
+    pack = RunPack(output_dir / "runs")
+    finished = {}
+    for key, directory in directories.items():
+        saved = pack.results(directory)
+        result = LinkResult.from_dict(saved) if saved is not None else finished_result(directory)
+        if result is not None:
+            finished[key] = result
+    read_back = len(finished)
     outcome = run_grid(
         _link_task, {key: (config, str(directories[key])) for key, config in cells.items()},
-        {"num_cpus": sweep.num_cpus, "num_gpus": sweep.num_gpus}, output_dir, to_record=LinkResult.to_dict,
+        {"num_cpus": sweep.ray.worker_cpus, "num_gpus": sweep.ray.worker_gpus}, output_dir,
+        to_record=LinkResult.to_dict, finished=finished,
         describe=lambda key, r: f"{key[0]} / {key[1]} / seed {key[2]}: test AUC {r.test_auc:.4f} AP {r.test_ap:.4f}",
     )
+    pack.pack()
     wall_seconds = outcome.wall_seconds
     results = outcome.runs
     summary = summarize(results, sweep)

@@ -27,7 +27,8 @@ import yaml
 
 from gsrl.checkpoint import atomic_write_bytes, atomic_write_json
 
-__all__ = ["GridOutcome", "GridReport", "RunPack", "failures_sentence", "run_grid", "run_task_grid", "write_grid_report"]
+__all__ = ["GridOutcome", "GridReport", "RunPack", "failures_sentence", "run_grid", "run_task_grid",
+           "write_grid_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,8 @@ def run_grid(task: Any, cells: Mapping[Hashable, Sequence[Any]], resources: Mapp
     finished = finished or {}
     submitted = {task.options(**resources).remote(*arguments): key
                  for key, arguments in cells.items() if key not in finished}
-    outcome = run_task_grid(submitted, output_dir / PROGRESS_FILE, to_record, describe)
-    outcome.results.update({key: result for key, result in finished.items() if key in cells})
+    read_back = {key: result for key, result in finished.items() if key in cells}
+    outcome = run_task_grid(submitted, output_dir / PROGRESS_FILE, to_record, describe, read_back)
     outcome.runs = [outcome.results[key] for key in cells if key in outcome.results]
     outcome.wall_seconds = time.perf_counter() - started
     return outcome
@@ -106,13 +107,17 @@ class RunPack:
 
 
 def run_task_grid(submitted: dict[ray.ObjectRef, Hashable], progress_path: Path,
-                  to_record: Callable[[Any], dict[str, Any]], describe: Callable[[Hashable, Any], str]) -> GridOutcome:
-    """Wait for every submitted task; ``to_record`` turns a result into its progress line."""
+                  to_record: Callable[[Any], dict[str, Any]], describe: Callable[[Hashable, Any], str],
+                  read_back: Mapping[Hashable, Any] | None = None) -> GridOutcome:
+    """Wait for every submitted task; ``to_record`` turns a result into its progress line. Results read back
+    (key -> result) count as finished and head the progress file."""
     pending = dict(submitted)
     total = len(pending)
-    outcome = GridOutcome()
+    outcome = GridOutcome(results=dict(read_back or {}))
     progress_path.parent.mkdir(parents=True, exist_ok=True)
     with open(progress_path, "w", encoding="utf-8") as progress:
+        for result in outcome.results.values():
+            progress.write(json.dumps(to_record(result)) + "\n")
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             key = pending.pop(ref)

@@ -23,13 +23,14 @@ import torch
 from tqdm import tqdm
 
 from envs.task_scheduler import TaskSchedulerEnv
-from gsrl.checkpoint import CheckpointStore, RunDirectoryExists, atomic_write_json, git_commit
+from gsrl.checkpoint import CheckpointStore, git_commit
 from gsrl.config import Config, load_config
 from gsrl.data.datasets import FewShotDataset
 from gsrl.data.episodes import RngStream, derive_rng
 from gsrl.data.featurize import FEATURIZER_VERSION
 from gsrl.jobs.assembly import make_meta_learner, make_worker_group
 from gsrl.meta.evaluation import HONEST, PAPER, EvaluationResult, evaluation_specs, summarize
+from gsrl.rundir import RunDirectory
 from gsrl.runtime import apply_threads, build_model, load_dataset, resolve_device
 from gsrl.scheduling.policies import Decision, Feedback, make_policy
 from gsrl.telemetry import Telemetry
@@ -141,21 +142,16 @@ class Trainer:
     def __init__(self, config: Config | None, run_dir: Path, resume: bool = False):
         """A new run in run_dir, or (resume) the run there, with its saved config unless one is given."""
         self.run_dir = Path(run_dir)
-        config_file = self.run_dir / "config.yaml"
-        if resume:
-            if not config_file.exists():
-                raise FileNotFoundError(f"cannot resume: {config_file} does not exist")
-            config = config or load_config(config_file)
-        elif (self.run_dir / "checkpoints").exists():
-            raise RunDirectoryExists(f"{self.run_dir} already holds a run; use --resume or another name")
+        self.layout = RunDirectory(self.run_dir)
+        if resume and config is None and self.layout.config_file.exists():
+            config = load_config(self.layout.config_file)
+        self.layout.start(config.to_yaml() if config is not None else "", resume)
         self.config = config
         self.resume = resume
         apply_threads(config)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        config_file.write_text(config.to_yaml())
         self.driver = MetaTrainingDriver(config)
         self.dataset = self.driver.dataset
-        self.checkpoints = CheckpointStore(self.run_dir / "checkpoints")
+        self.checkpoints = CheckpointStore(self.layout.checkpoints)
         train = self.driver.train_properties
         self.co_selection = np.zeros((len(train), len(train)), dtype=np.int64)
         self.periodic: list[dict[str, Any]] = []
@@ -203,7 +199,7 @@ class Trainer:
         self.segments.append({"start_iteration": self.driver.iteration, "git_commit": git_commit(),
                               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "backend": cfg.run.backend,
                               "workers": cfg.run.workers})
-        telemetry = Telemetry(self.run_dir / "tensorboard", cfg.to_yaml())
+        telemetry = Telemetry(self.layout.tensorboard, cfg.to_yaml())
         names = self.dataset.property_names
         train_index = {p: i for i, p in enumerate(self.driver.train_properties)}
         if cfg.eval.at_start and self.driver.iteration == 0 and not self.periodic:
@@ -290,5 +286,5 @@ class Trainer:
             "segments": self.segments,
             "config": cfg.to_dict(),
         }
-        atomic_write_json(self.run_dir / "results.json", results)
+        self.layout.write_results(results)
         return results

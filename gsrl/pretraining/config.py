@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gsrl.config import DataParallelRay, DataParallelRun, DataPaths, check_data_parallel_device
 from gsrl.errors import ConfigError
 from gsrl.models.config import EncoderConfig
 
@@ -28,25 +29,20 @@ class PretrainConfig:
     # encoder.pth). Hu et al.: dropout 0 for self-supervised strategies, 0.2 for supervised.
     encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(dropout=0.0))
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    data_root: str | None = None  # None: $GSRL_DATA_ROOT
-    cache_dir: str | None = None  # None: $GSRL_CACHE_DIR or ~/.cache/gsrl
     epochs: int = 100
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
     seed: int = 0
-    workers: int = 1  # data-parallel Ray Train workers
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0  # > 0 trains on GPUs with NCCL, else gloo on CPUs
-    threads: int | None = None  # torch threads per worker
-    address: str | None = None  # Ray cluster to join; None starts one in-process (loopback)
-    output_dir: str = "runs"
-    max_failures: int = 2  # worker-group restarts Ray Train attempts from the last checkpoint
+    data: DataPaths = field(default_factory=DataPaths)
+    run: DataParallelRun = field(default_factory=DataParallelRun)
+    ray: DataParallelRay = field(default_factory=DataParallelRay)
 
     def validate(self) -> None:
         from gsrl.pretraining.registry import STRATEGIES
 
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {sorted(STRATEGIES)}, got {self.strategy!r}")
-        if self.workers < 1 or self.epochs < 1 or self.batch_size < 2:
-            raise ConfigError("workers and epochs must be >= 1 and batch_size >= 2")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ConfigError("epochs must be >= 1 and batch_size >= 2")
+        check_data_parallel_device(self.run, self.ray)

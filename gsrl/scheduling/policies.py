@@ -1,11 +1,11 @@
 """Scheduler policies: given the candidate pool, choose B distinct pairs of subgraphs.
 
-Every policy implements `act(observation, rng, iteration) -> Decision`; the action is an array of
-B distinct pair indices. Policies with parameters (GS-Meta's selector) return the exact
-log-probability of the ordered draw so `learners.scheduler_learner` can apply REINFORCE; the
-others learn from `observe(feedback)` or not at all. A user's own policy class is named in the
-config as "package.module:ClassName" and built with (scheduler config, embedding_dim); its own
-settings go under `scheduler.options`.
+Every policy is a `SchedulerPolicy`: `act(observation, rng, iteration) -> Decision`, where the action
+is an array of B distinct pair indices, plus `observe`, `state_dict` and `load_state_dict`. Policies
+with parameters (GS-Meta's selector) return the exact log-probability of the ordered draw so
+`learners.scheduler_learner` can apply REINFORCE; the others learn from `observe(feedback)` or not at
+all. A user's own policy class is named in the config as "package.module:ClassName" and built with
+(scheduler config, embedding_dim); its own settings go under `scheduler.options`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from gsrl.config import SchedulerConfig
+from gsrl.errors import ConfigError
 
 
 @dataclass
@@ -37,6 +39,50 @@ class Feedback:
     pairs: list[int]
     reward: float
     query_losses: dict[int, float] = field(default_factory=dict)  # property -> mean query loss of its pair
+
+
+@runtime_checkable
+class SchedulerPolicy(Protocol):
+    """What the meta-training driver (`gsrl.jobs.train.MetaTrainingDriver`) and the scheduler learner
+    (`learners.scheduler_learner.SchedulerLearner`) use of a policy, and nothing more.
+
+    `make_policy` builds a policy as `cls(scheduler_config, embedding_dim)` under a torch generator
+    seeded from `run.seed`. Each meta-iteration the driver calls `act` on the environment's
+    observation, runs the chosen pairs, then calls `observe` with what happened (skipped when the
+    reward is not finite). `state_dict` goes into every checkpoint (torch.save, loaded with
+    weights_only=True, so plain containers, numbers, strings and tensors only) and `load_state_dict`
+    gets it back on resume.
+
+    A policy with parameters (an `nn.Module`, which has `parameters()`) is trained by REINFORCE
+    (loss = -log_prob * (reward - running-mean baseline), AdamW with `scheduler.lr`,
+    `scheduler.weight_decay`, `scheduler.grad_clip`) on the `Decision.log_prob` it returns, which must
+    then be the differentiable log-probability of the chosen pairs. A policy without parameters, or
+    one whose decision has `log_prob=None`, is not trained by the learner. An optional
+    `temperature(iteration) -> float` method is logged as `scheduler/temperature`; `Decision.entropy`
+    is logged as `scheduler/entropy`.
+    """
+
+    def act(self, observation: dict[str, np.ndarray], rng: np.random.Generator, iteration: int) -> Decision:
+        """B distinct valid pair indices for this meta-iteration. `observation` holds "embeddings"
+        [2P, d] (the two candidate subgraphs of pair i are rows 2i and 2i+1), "mask" [2P] (1 where a
+        candidate is real, 0 for padding), "properties" [P] (property id per pair, -1 for padding) and
+        "progress" [1] (fraction of `run.iterations` done). Draw randomness from `rng` only."""
+        ...
+
+    def observe(self, feedback: Feedback) -> None:
+        """The outcome of the last `act`: the pairs that ran, the reward, per-property query losses."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run exactly after a restart."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+        ...
+
+
+POLICY_METHODS = tuple(name for name in vars(SchedulerPolicy) if not name.startswith("_"))
 
 
 def valid_pairs(observation: dict) -> np.ndarray:
@@ -109,7 +155,20 @@ class GSMetaPolicy(nn.Module):
         """Learning happens in SchedulerLearner from the log-probability."""
 
 
-class UniformPolicy:
+class StatelessPolicy:
+    """Base of a policy that keeps no state and learns nothing from feedback: it only has to define `act`."""
+
+    def observe(self, feedback: Feedback) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class UniformPolicy(StatelessPolicy):
     """GS-Meta's ablation 'w/o S': B distinct pairs uniformly at random, no learning."""
 
     learnable = False
@@ -123,15 +182,6 @@ class UniformPolicy:
         full = np.zeros(len(observation["mask"]) // 2)
         full[valid] = 1.0 / len(valid)
         return Decision(picks.astype(np.int64), None, full, math.log(len(valid)))
-
-    def observe(self, feedback: Feedback) -> None:
-        pass
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
 
 
 class _PropertyStatsPolicy:
@@ -200,19 +250,29 @@ POLICIES = {
 }
 
 
-def make_policy(config: SchedulerConfig, embedding_dim: int, seed: int = 0):
+def make_policy(config: SchedulerConfig, embedding_dim: int, seed: int = 0) -> SchedulerPolicy:
     """A policy from the registry, or a user's class named "package.module:ClassName".
 
     Its parameters are initialised from `seed` alone, whatever the process drew from torch's global
-    generator before (in-process workers build models, Ray workers do not)."""
+    generator before (in-process workers build models, Ray workers do not). A class whose instances
+    lack a method of `SchedulerPolicy` is rejected with a ConfigError."""
     name = config.policy
     if name in POLICIES:
         cls = POLICIES[name]
     elif ":" in name:
         module_name, class_name = name.split(":", 1)
-        cls = getattr(importlib.import_module(module_name), class_name)
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as error:
+            raise ConfigError(f"scheduler.policy '{name}' cannot be imported ({error}); name a registered policy "
+                              f"{sorted(POLICIES)} or an importable 'module:Class'") from None
     else:
-        raise ValueError(f"scheduler.policy '{name}' is neither one of {sorted(POLICIES)} nor 'module:Class'")
+        raise ConfigError(f"scheduler.policy '{name}' is neither one of {sorted(POLICIES)} nor 'module:Class'")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return cls(config, embedding_dim)
+        policy = cls(config, embedding_dim)
+    missing = [method for method in POLICY_METHODS if not callable(getattr(policy, method, None))]
+    if missing:
+        raise ConfigError(f"scheduler.policy '{name}': {cls.__module__}.{cls.__qualname__} is not a SchedulerPolicy; "
+                          f"it lacks {', '.join(missing)} (a policy needs {', '.join(POLICY_METHODS)})")
+    return policy

@@ -21,9 +21,9 @@ from torch_geometric.datasets import Amazon, Planetoid
 from torch_geometric.transforms import NormalizeFeatures
 from torch_geometric.utils import remove_self_loops, to_undirected
 
-from gsrl.data.download import file_sha256
+from gsrl.checkpoint import sha256_of
 
-__all__ = ["GRAPH_DATASETS", "GraphSource", "load_graph"]
+__all__ = ["GRAPH_DATASETS", "GraphSource", "graph_source", "load_graph"]
 
 _PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
@@ -49,6 +49,7 @@ def _planetoid(name: str) -> GraphSource:
     return GraphSource("planetoid", name, files)
 
 
+# The registry: every graph a config may name -> where its raw files are and how to read them.
 GRAPH_DATASETS: dict[str, GraphSource] = {
     "cora": _planetoid("Cora"),
     "citeseer": _planetoid("CiteSeer"),
@@ -57,6 +58,13 @@ GRAPH_DATASETS: dict[str, GraphSource] = {
     "amazon-computers": GraphSource("amazon", "Computers", ("graphs/amazon/amazon_electronics_computers.npz",),
                                     normalize_features=True),
 }
+
+
+def graph_source(name: str) -> GraphSource:
+    """The registry's entry for ``name``; a ValueError naming every known graph otherwise."""
+    if name not in GRAPH_DATASETS:
+        raise ValueError(f"unknown graph dataset {name!r}; known: {', '.join(GRAPH_DATASETS)}")
+    return GRAPH_DATASETS[name]
 
 
 def _build_cache_entry(source: GraphSource, raw_files: list[Path], root: Path) -> None:
@@ -81,14 +89,12 @@ def _build_cache_entry(source: GraphSource, raw_files: list[Path], root: Path) -
 
 def load_graph(name: str, data_root: Path, cache_dir: Path) -> Data:
     """The graph ``name`` as an undirected ``Data`` without self-loops (``x``, ``edge_index``, ``y``)."""
-    if name not in GRAPH_DATASETS:
-        raise ValueError(f"unknown graph dataset {name!r}; known: {', '.join(GRAPH_DATASETS)}")
-    source = GRAPH_DATASETS[name]
+    source = graph_source(name)
     raw_files = [Path(data_root) / relative for relative in source.files]
     missing = [str(path) for path in raw_files if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"{name}: missing raw file(s) {', '.join(missing)} (data root {data_root})")
-    key = hashlib.sha256("".join(file_sha256(path) for path in raw_files).encode()).hexdigest()[:16]
+    key = hashlib.sha256("".join(sha256_of(path) for path in raw_files).encode()).hexdigest()[:16]
     root = Path(cache_dir) / "graphs" / f"{name}-{key}"
     if not root.is_dir():
         _build_cache_entry(source, raw_files, root)

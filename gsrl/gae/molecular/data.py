@@ -23,13 +23,14 @@ from rdkit.Chem import QED, Crippen, RDConfig
 from torch import Tensor
 from torch_geometric.data import Data
 
-from gsrl.data.corpora import FeaturizedShard, shard_file
-from gsrl.data.datasets import ParseReport, parse_smiles
-from gsrl.gae.molecular_model import upper_pairs
-from gsrl.gae.molecules import AtomVocabulary, canonical_smiles, to_tensors
+from gsrl.data.corpora import CorpusManifest, FeaturizedShard, shard_file
+from gsrl.data.featurize import parse_smiles
+from gsrl.data.smiles_graphs import ParseReport
+from gsrl.gae.molecular.model import upper_pairs
+from gsrl.gae.molecular.molecules import AtomVocabulary, canonical_smiles, to_tensors
 
-__all__ = ["PROPERTIES", "MolecularCorpus", "MolecularFeaturizer", "collate_molecules", "load_molecular_shards",
-           "molecular_properties"]
+__all__ = ["PROPERTIES", "MolecularCorpus", "MolecularFeaturizer", "collate_molecules", "load_corpus",
+           "load_molecular_shards", "molecular_properties"]
 
 PROPERTIES = ("qed", "logp", "sas")
 MAX_FAILED_EXAMPLES = 10
@@ -110,6 +111,12 @@ def load_molecular_shards(directory: Path, indices: Sequence[int]) -> MolecularC
     parts = [torch.load(shard_file(directory, i), weights_only=True) for i in indices]
     return MolecularCorpus(torch.cat([p["atoms"] for p in parts]), torch.cat([p["bonds"] for p in parts]),
                            torch.cat([p["properties"] for p in parts]), [s for p in parts for s in p["smiles"]])
+
+
+def load_corpus(directory: str | Path, manifest: CorpusManifest, indices: Sequence[int] | None = None
+                ) -> MolecularCorpus:
+    """The manifest's shards ``indices`` (all of them with None) from the cache folder ``directory``."""
+    return load_molecular_shards(Path(directory), indices if indices is not None else range(len(manifest.shards)))
 
 
 def collate_molecules(atoms: Tensor, bonds: Tensor, properties: Tensor) -> Data:

@@ -29,7 +29,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import RGCNConv
 from torch_geometric.utils import to_dense_batch
 
-from gsrl.gae.molecules import BOND_TYPES
+from gsrl.gae.molecular.molecules import BOND_TYPES
 
 __all__ = ["LossTerms", "MolecularVGAE", "SlotDecoder", "gaussian_kl", "reconstruction_loss", "upper_pairs"]
 

@@ -14,6 +14,8 @@ from rdkit.Chem import Draw
 
 __all__ = ["latent_projection", "molecule_grid", "publish"]
 
+from gsrl.telemetry import Telemetry
+
 
 def molecule_grid(molecules: list[Chem.Mol], legends: list[str], per_row: int = 4) -> np.ndarray:
     """RGB image ``[H, W, 3]`` (uint8) of the molecules with a legend under each."""
@@ -44,11 +46,11 @@ def latent_projection(codes: torch.Tensor, qed: np.ndarray, title: str) -> np.nd
     return image
 
 
-def publish(image: np.ndarray, tag: str, step: int, writer, directory: Path) -> Path:
+def publish(image: np.ndarray, tag: str, step: int, telemetry: Telemetry, directory: Path) -> Path:
     """Add the image to TensorBoard under ``tag`` and save it as ``<directory>/<tag>-<step>.png``."""
     from PIL import Image
 
-    writer.add_image(tag, image, step, dataformats="HWC")
+    telemetry.image(tag, image, step)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{tag.replace('/', '-')}-{step:04d}.png"
     Image.fromarray(image).save(path)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gsrl.checkpoint import atomic_write_json, git_commit
-from gsrl.gae.sweep import PUBLISHED
+from gsrl.gae.link.sweep import PUBLISHED
 from gsrl.stats import mean_std
 
 __all__ = ["IncomparableSweeps", "format_selection", "select_on_validation", "write_selection"]

@@ -1,9 +1,9 @@
 """One link-prediction job: train a GAE/VGAE on a graph's training edges, pick the epoch on validation AUC.
 
-The run directory holds ``config.yaml``, ``checkpoints/`` (every ``checkpoint_every`` epochs, with
-the RNG state, so ``resume`` continues the same run exactly), ``tensorboard/`` (``gae/...`` per
-epoch) and ``result.json``. A directory that already has ``result.json`` is returned as is, which
-lets a re-run sweep (which always resumes) redo only its unfinished jobs.
+The run directory (gsrl.rundir's layout) holds ``config.yaml``, ``checkpoints/`` (every
+``checkpoint_every`` epochs, with the RNG state, so ``resume`` continues the same run exactly),
+``tensorboard/`` (``gae/...`` per epoch) and ``results.json``. A finished directory is returned as is,
+which lets a re-run sweep (which always resumes) redo only its unfinished jobs.
 """
 
 from __future__ import annotations
@@ -25,20 +25,21 @@ from torch import Tensor
 from torch_geometric.nn import GAE, VGAE
 from torch_geometric.utils import to_dense_adj
 
-from gsrl.checkpoint import CheckpointStore, RunDirectoryExists, atomic_write_json, git_commit
-from gsrl.data.datasets import resolve_data_root
-from gsrl.gae.config import LinkPredictionConfig
-from gsrl.gae.datasets import load_graph
-from gsrl.gae.models import build_autoencoder
-from gsrl.gae.split import LinkSplit, split_links
+from gsrl.checkpoint import CheckpointStore, git_commit
+from gsrl.data.roots import resolve_data_root
+from gsrl.gae.link.config import LinkPredictionConfig
+from gsrl.gae.link.datasets import load_graph
+from gsrl.gae.link.models import build_autoencoder
+from gsrl.gae.link.split import LinkSplit, split_links
+from gsrl.rundir import RunDirectory
 from gsrl.runtime import device_named, resolve_cache_dir
 from gsrl.telemetry import Telemetry
 
-__all__ = ["RESULT_FILE", "LinkResult", "dense_reconstruction_loss", "link_scores", "train_link_predictor"]
+__all__ = ["LEGACY_RESULT_FILE", "LinkResult", "dense_reconstruction_loss", "link_scores", "train_link_predictor"]
 
 logger = logging.getLogger(__name__)
 
-RESULT_FILE = "result.json"
+LEGACY_RESULT_FILE = "result.json"  # what link-prediction jobs wrote before the common run-directory layout
 
 
 @dataclass
@@ -65,6 +66,11 @@ class LinkResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "epochs_per_s": self.epochs_per_s}
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> LinkResult:
+        """A result read back from its file or a grid's pack (extra keys such as git_commit are dropped)."""
+        return cls(**{field.name: saved[field.name] for field in dataclasses.fields(cls)})
 
 
 def dense_reconstruction_loss(z: Tensor, adjacency: Tensor) -> Tensor:
@@ -120,15 +126,16 @@ def _best_index(history: list[dict[str, float]]) -> int:
 def train_link_predictor(cfg: LinkPredictionConfig, run_dir: Path, resume: bool = False) -> LinkResult:
     """Train the job in ``run_dir``; with ``resume``, continue it from its last checkpoint, or return its
     result when it has finished."""
-    run_dir = Path(run_dir)
-    if not resume and ((run_dir / RESULT_FILE).exists() or (run_dir / "checkpoints").exists()):
-        raise RunDirectoryExists(f"{run_dir} already holds a run; use --resume or another name")
-    if (run_dir / RESULT_FILE).is_file():
-        saved = json.loads((run_dir / RESULT_FILE).read_text())
-        return LinkResult(**{field.name: saved[field.name] for field in dataclasses.fields(LinkResult)})
-    torch.set_num_threads(cfg.threads)
-    device = device_named(cfg.device)
-    data = load_graph(cfg.dataset, resolve_data_root(cfg.data_root), resolve_cache_dir(cfg.cache_dir))
+    layout = RunDirectory(Path(run_dir))
+    saved = finished_result(layout.path) if resume else None
+    if saved is not None:
+        return saved
+    settings = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+    layout.start(settings, resume=resume and layout.config_file.exists())
+    if cfg.run.threads is not None:
+        torch.set_num_threads(cfg.run.threads)
+    device = device_named(cfg.run.device)
+    data = load_graph(cfg.dataset, resolve_data_root(cfg.data.root), resolve_cache_dir(cfg.data.cache_dir))
     split = split_links(data, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     torch.manual_seed(cfg.seed)
     model = build_autoencoder(cfg.model, cfg.conv, data.num_features, cfg.hidden_channels, cfg.latent_channels,
@@ -142,7 +149,7 @@ def train_link_predictor(cfg: LinkPredictionConfig, run_dir: Path, resume: bool 
         adjacency = to_dense_adj(split.message_edges, max_num_nodes=split.num_nodes)[0]
         adjacency.fill_diagonal_(1.0)
 
-    store = CheckpointStore(run_dir / "checkpoints", keep=2)
+    store = CheckpointStore(layout.checkpoints, keep=2)
     history: list[dict[str, float]] = []
     best_state: dict[str, Tensor] = {}
     train_seconds = 0.0
@@ -154,10 +161,8 @@ def train_link_predictor(cfg: LinkPredictionConfig, run_dir: Path, resume: bool 
         torch.set_rng_state(state["rng"])
         negatives.set_state(state["negatives_rng"])
         history, best_state, train_seconds = state["history"], state["best_model"], state["train_seconds"]
-        logger.info("%s: resumed at epoch %d", run_dir, len(history))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
-    telemetry = Telemetry(run_dir / "tensorboard", yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+        logger.info("%s: resumed at epoch %d", layout.path, len(history))
+    telemetry = Telemetry(layout.tensorboard, settings)
     try:
         for epoch in range(len(history) + 1, cfg.epochs + 1):
             started = time.perf_counter()
@@ -183,5 +188,14 @@ def train_link_predictor(cfg: LinkPredictionConfig, run_dir: Path, resume: bool 
     result = LinkResult(cfg.dataset, cfg.model, cfg.conv, cfg.seed, best + 1, history[best]["val_auc"],
                         history[best]["val_ap"], test_auc, test_ap, len(history), train_seconds, split.sizes(),
                         _device_label(device))
-    atomic_write_json(run_dir / RESULT_FILE, {**result.to_dict(), "git_commit": git_commit()})
+    layout.write_results({**result.to_dict(), "git_commit": git_commit()})
     return result
+
+
+def finished_result(run_dir: Path) -> LinkResult | None:
+    """The result of a finished job in ``run_dir`` (results.json, or the result.json earlier versions wrote)."""
+    saved = RunDirectory(run_dir).read_results()
+    legacy = Path(run_dir) / LEGACY_RESULT_FILE
+    if saved is None and legacy.is_file():
+        saved = json.loads(legacy.read_text())
+    return None if saved is None else LinkResult.from_dict(saved)

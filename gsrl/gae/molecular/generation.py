@@ -18,9 +18,9 @@ from rdkit import Chem
 from scipy.stats import wasserstein_distance
 from torch import Tensor
 
-from gsrl.gae.molecular_data import PROPERTIES, molecular_properties
-from gsrl.gae.molecular_model import upper_pairs
-from gsrl.gae.molecules import AtomVocabulary, canonical_smiles, to_molecule
+from gsrl.gae.molecular.data import PROPERTIES, molecular_properties
+from gsrl.gae.molecular.model import upper_pairs
+from gsrl.gae.molecular.molecules import AtomVocabulary, canonical_smiles, to_molecule
 
 __all__ = ["GenerationReport", "decode_raw", "decode_valence_aware", "evaluate_samples"]
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from gsrl.checkpoint import identity_digest
 from gsrl.config import config_from_dict
-from gsrl.gae.config import LinkPredictionConfig, LinkSweepConfig
-from gsrl.gae.train import LinkResult
+from gsrl.gae.link.config import LinkPredictionConfig, LinkSweepConfig
+from gsrl.gae.link.train import LinkResult
 from gsrl.stats import mean_std
 
 __all__ = ["PUBLISHED", "cell_configs", "format_markdown", "run_directory", "summarize"]
@@ -45,8 +45,7 @@ def cell_configs(sweep: LinkSweepConfig) -> dict[tuple[str, str, int], LinkPredi
 
 
 # Settings that decide where and how fast a job runs, not what it computes: left out of its identity.
-_NOT_RUN_IDENTITY = frozenset({"name", "checkpoint_every", "data_root", "cache_dir", "output_dir", "device", "threads",
-                               "num_cpus", "num_gpus", "address"})
+_NOT_RUN_IDENTITY = frozenset({"name", "checkpoint_every", "data", "run", "ray"})
 
 
 def run_directory(output_dir: Path, config: LinkPredictionConfig) -> Path:

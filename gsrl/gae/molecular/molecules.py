@@ -9,7 +9,6 @@ RDKit restores them from valence. Stereochemistry is not modelled: SMILES are co
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -35,13 +34,6 @@ class AtomVocabulary:
     """Atom tokens (element symbol, formal charge); index 0 of every atom slot means "no atom"."""
 
     tokens: tuple[tuple[str, int], ...]
-
-    @classmethod
-    def from_molecules(cls, molecules: Iterable[Chem.Mol], min_count: int = 1) -> AtomVocabulary:
-        """Tokens seen at least ``min_count`` times, most frequent first (ties by symbol and charge)."""
-        counts = collections.Counter((a.GetSymbol(), a.GetFormalCharge()) for m in molecules for a in m.GetAtoms())
-        kept = sorted((t for t, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
-        return cls(tuple(kept))
 
     @property
     def size(self) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gsrl.config import DataPaths, RayResources, RunOutput, RunPlace
 from gsrl.errors import ConfigError
-from gsrl.gae.datasets import GRAPH_DATASETS
-from gsrl.gae.models import AUTOENCODERS, CONVS
+from gsrl.gae.link.datasets import GRAPH_DATASETS
+from gsrl.gae.link.models import AUTOENCODERS, CONVS
 
 __all__ = ["LOSSES", "LinkPredictionConfig", "LinkSweepConfig"]
 
@@ -34,14 +35,9 @@ class LinkPredictionConfig:
     test_fraction: float = 0.10
     seed: int = 0  # the edge split and the model's initialisation
     checkpoint_every: int = 50  # epochs
-    data_root: str | None = None  # None: $GSRL_DATA_ROOT
-    cache_dir: str | None = None  # None: $GSRL_CACHE_DIR or ~/.cache/gsrl
-    output_dir: str = "runs/gae"
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int = 1
-    num_cpus: float = 1.0  # Ray resources of the job's task
-    num_gpus: float = 0.0
-    address: str | None = None  # Ray cluster to join; None starts one in-process (loopback)
+    data: DataPaths = field(default_factory=DataPaths)
+    run: RunPlace = field(default_factory=lambda: RunPlace(output_dir="runs/gae", threads=1))
+    ray: RayResources = field(default_factory=RayResources)  # worker_cpus/gpus: the job's Ray task
 
     def validate(self) -> None:
         checks = [
@@ -53,7 +49,6 @@ class LinkPredictionConfig:
             (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
             (0 < self.val_fraction and 0 < self.test_fraction and self.val_fraction + self.test_fraction < 1,
              "val_fraction and test_fraction must be positive and sum to less than 1"),
-            (self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda"),
         ]
         for ok, message in checks:
             if not ok:
@@ -76,8 +71,8 @@ class LinkSweepConfig:
     seeds: list[int] = field(default_factory=lambda: list(range(10)))
     job: LinkPredictionConfig = field(default_factory=LinkPredictionConfig)  # settings shared by every cell
     dataset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # dataset -> job settings
-    output_dir: str = "runs/gae-sweep"
-    address: str | None = None
+    run: RunOutput = field(default_factory=lambda: RunOutput(output_dir="runs/gae-sweep"))
+    ray: RayResources = field(default_factory=RayResources)  # worker_cpus/gpus: each cell's Ray task
 
     def validate(self) -> None:
         unknown = [d for d in self.datasets if d not in GRAPH_DATASETS]

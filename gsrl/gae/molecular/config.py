@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gsrl.config import DataParallelRay, DataParallelRun, DataPaths, check_data_parallel_device
 from gsrl.errors import ConfigError
-from gsrl.gae.molecules import AtomVocabulary
+from gsrl.gae.molecular.molecules import AtomVocabulary
 
 __all__ = ["MolecularCorpusConfig", "MolecularVGAEConfig", "OptimisationConfig"]
 
@@ -29,7 +30,7 @@ class MolecularCorpusConfig:
 @dataclass
 class OptimisationConfig:
     """Gradient ascent on predicted QED in latent space, from prior samples: once on the VGAE's property head,
-    once on a head fitted to the QED of decoded prior samples (see gsrl.gae.latent_optimisation)."""
+    once on a head fitted to the QED of decoded prior samples (see gsrl.gae.molecular.latent_optimisation)."""
 
     starts: int = 1000
     steps: int = 200
@@ -82,15 +83,9 @@ class MolecularVGAEConfig:
     check_samples: int = 500  # prior samples scored after each picture epoch (TensorBoard)
     picture_every: int = 5  # epochs
     optimisation: OptimisationConfig = field(default_factory=OptimisationConfig)
-    workers: int = 1  # data-parallel Ray Train workers
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
-    threads: int | None = None
-    max_failures: int = 2
-    data_root: str | None = None
-    cache_dir: str | None = None
-    output_dir: str = "runs/gae"
-    address: str | None = None
+    data: DataPaths = field(default_factory=DataPaths)
+    run: DataParallelRun = field(default_factory=lambda: DataParallelRun(output_dir="runs/gae"))
+    ray: DataParallelRay = field(default_factory=DataParallelRay)
 
     def vocabulary(self) -> AtomVocabulary:
         return AtomVocabulary.from_list(self.atom_tokens)
@@ -102,7 +97,6 @@ class MolecularVGAEConfig:
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1"),
             (self.picture_every >= 1, "picture_every must be >= 1"),
             (self.samples >= 1 and self.check_samples >= 1, "samples and check_samples must be >= 1"),
-            (self.workers >= 1, "workers must be >= 1"),
             (self.optimisation.trust_radius is None or self.optimisation.trust_radius > 0,
              "optimisation.trust_radius must be > 0 (or null: unbounded)"),
             (self.optimisation.decoded_head_codes >= 0 and self.optimisation.decoded_head_epochs >= 1,
@@ -116,3 +110,4 @@ class MolecularVGAEConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        check_data_parallel_device(self.run, self.ray)
