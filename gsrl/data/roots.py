@@ -13,7 +13,7 @@ DATA_ROOT_ENV = "GSRL_DATA_ROOT"
 
 DOWNLOAD_HINT = (
     "Download the benchmark files with `gsrl data download`, or point the data root "
-    f"(config `data_root` or env {DATA_ROOT_ENV}) at a folder that holds them."
+    f"(config key `data.root` or env {DATA_ROOT_ENV}) at a folder that holds them."
 )
 
 
@@ -37,6 +37,6 @@ def resolve_data_root(configured: str | Path | None) -> Path:
     if from_env:
         return Path(from_env).expanduser()
     raise DataRootNotConfigured(
-        f"No data root configured: set `data_root` in the configuration or the {DATA_ROOT_ENV} "
+        f"No data root configured: set the config key `data.root` or the {DATA_ROOT_ENV} "
         "environment variable to the folder that holds moleculenet/."
     )
