@@ -72,6 +72,12 @@ def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().cpu() for key, value in module.state_dict().items()}
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     """The one way gsrl writes a file others may read: ``write`` fills a temporary file beside ``path``, which
     is synced and renamed over it, so a reader sees the old file or the whole new one, never a torn one."""
@@ -80,6 +86,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # as open() would create it; mkstemp makes 0600
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -33,12 +33,14 @@ def main(verbose: bool) -> None:
 @contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
     """Problems with the user's input (files, data, run directories) end with a one-line message."""
-    from gsrl.data.roots import DataFileMissing, DataRootNotConfigured
     from gsrl.checkpoint import RunDirectoryExists
+    from gsrl.data.roots import DataFileMissing, DataRootNotConfigured
+    from gsrl.rundir import RunDirectoryBusy
 
     try:
         yield
-    except (ConfigError, DataFileMissing, DataRootNotConfigured, RunDirectoryExists, FileNotFoundError) as exc:
+    except (ConfigError, DataFileMissing, DataRootNotConfigured, RunDirectoryExists, RunDirectoryBusy,
+            FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -110,6 +112,9 @@ def train(config_path: str | None, overrides: tuple[str, ...], resume_dir: str |
                                          ray=dataclasses.replace(config.ray, address=address))
         with Trainer(config, target, resume=bool(resume_dir)) as trainer:
             results = trainer.run()
+    if trainer.finished_before:
+        click.echo(f"{trainer.run_dir} had already finished its {results['iterations']} meta-iterations; nothing "
+                   f"was run (-o run.iterations=N with a larger N continues it). Its results:")
     click.echo(_summary(results, trainer.run_dir))
 
 
@@ -128,19 +133,33 @@ def _summary(results: dict, run_dir: Path) -> str:
 
 @main.command(name="eval")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--draws", type=int, default=None, help="Support draws per property (default: eval.final_draws).")
-def evaluate(run_dir: str, draws: int | None) -> None:
+@click.option("--draws", type=click.IntRange(min=1), default=None,
+              help="Support draws per property (default: eval.final_draws).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the result, protocol named, as JSON to this file.")
+def evaluate(run_dir: str, draws: int | None, json_path: str | None) -> None:
     """Evaluate the last checkpoint of RUN_DIR on the test properties (honest protocol)."""
+    from gsrl.checkpoint import atomic_write_json
     from gsrl.jobs.train import FINAL_EVALUATION_INDEX, Trainer
+    from gsrl.meta.evaluation import HONEST
 
     with _user_errors(), Trainer(None, Path(run_dir), resume=True) as trainer:
         restored = trainer.checkpoints.load_latest()
         if restored is None:
             raise click.ClickException(f"{run_dir} has no valid checkpoint")
         trainer.driver.reset(restored[0])
-        result = trainer.evaluate(FINAL_EVALUATION_INDEX, draws or trainer.config.eval.final_draws)
+        draws = draws or trainer.config.eval.final_draws
+        result = trainer.evaluate(FINAL_EVALUATION_INDEX, draws)
     names = trainer.dataset.property_names
-    click.echo(json.dumps(result.to_dict(names), indent=2))
+    description = f"model of iteration {result.iteration}; each property's ROC-AUC averaged over {draws} support draws"
+    click.echo(f"run directory: {run_dir}")
+    click.echo(f"{HONEST} protocol: ROC-AUC {100 * result.mean:.2f} ± {100 * result.std:.2f} ({description})")
+    for prop, value in result.property_means.items():
+        click.echo(f"  {names[prop]}: {100 * value:.2f}")
+    if json_path:
+        atomic_write_json(Path(json_path), {"protocol": HONEST, "description": description, "draws": draws,
+                                            **result.to_dict(names)})
+        click.echo(f"results: {json_path}")
 
 
 @main.command()

@@ -45,12 +45,19 @@ def test_train_then_eval(data_root, cache_dir, tmp_path):
                     "-o", f"data.cache_dir={cache_dir}", *overrides)
     assert result.exit_code == 0, result.output
     assert "paper protocol" in result.output and "honest protocol" in result.output
-    again = invoke("train", "--resume", str(run_dir))  # a finished run resumes to the same results
+    events = sorted((run_dir / "tensorboard").iterdir())
+    again = invoke("train", "--resume", str(run_dir))  # a finished run: reported, not run again
     saved = json.loads((run_dir / "results.json").read_text())
-    assert again.exit_code == 0 and f"{100 * saved['protocols']['honest']['auc_mean']:.2f}" in again.output
-    evaluated = invoke("eval", str(run_dir), "--draws", "1")
-    payload = json.loads(evaluated.output)
-    assert evaluated.exit_code == 0 and len(payload["per_property"]) == 6
+    assert again.exit_code == 0 and "had already finished" in again.output
+    assert f"{100 * saved['protocols']['honest']['auc_mean']:.2f}" in again.output
+    assert sorted((run_dir / "tensorboard").iterdir()) == events  # no second final evaluation logged
+    evaluated = invoke("eval", str(run_dir), "--draws", "1", "--json", str(tmp_path / "eval.json"))
+    payload = json.loads((tmp_path / "eval.json").read_text())
+    assert evaluated.exit_code == 0 and payload["protocol"] == "honest" and len(payload["per_property"]) == 6
+    assert f"honest protocol: ROC-AUC {100 * payload['auc_mean']:.2f} ± {100 * payload['auc_std']:.2f}" \
+        in evaluated.output
+    assert all(f"  {name}: {100 * sum(aucs) / len(aucs):.2f}" in evaluated.output
+               for name, aucs in payload["per_property"].items())
 
 
 def test_missing_dataset_file_is_a_one_line_error(data_root):

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from gsrl.data import datasets, processed_cache, smiles_graphs
+from gsrl.data import datasets, processed_cache, roots, smiles_graphs
 from gsrl.data.datasets import (
     FEWSHOT_DATASETS,
     FEWSHOT_REGISTRY,
@@ -412,9 +412,22 @@ def test_resolve_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert resolve_data_root(tmp_path / "cfg") == tmp_path / "cfg"
     assert resolve_data_root(None) == tmp_path / "env"
     monkeypatch.delenv("GSRL_DATA_ROOT")
+    monkeypatch.setattr(roots, "project_data_root", lambda: tmp_path / "checkout" / "shared" / "data")
     with pytest.raises(ValueError, match="GSRL_DATA_ROOT") as info:
         resolve_data_root(None)
-    assert "data_root" in str(info.value)
+    message = str(info.value)
+    assert "`data.root`" in message and "gsrl data download" in message and "\n" not in message
+    (tmp_path / "checkout" / "shared" / "data").mkdir(parents=True)
+    assert resolve_data_root(None) == tmp_path / "checkout" / "shared" / "data"
+
+
+def test_the_checkout_s_shared_data_is_the_default_data_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project's development layout (this repository beside shared/data) needs no setting at all."""
+    monkeypatch.delenv("GSRL_DATA_ROOT", raising=False)
+    expected = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not expected.is_dir():
+        pytest.skip(f"{expected} is not there on this machine")
+    assert resolve_data_root(None) == expected
 
 
 # --------------------------------------------------------------------------- slow: large sets

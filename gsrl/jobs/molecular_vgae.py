@@ -86,20 +86,23 @@ def run_molecular_vgae(cfg: MolecularVGAEConfig, run_dir: Path | None = None, re
     layout.check(resume)
     connect_for(cfg)
     loop_config = _prepare(cfg)
-    layout.start(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False), resume)
-    run_directory = layout.path
-    started = time.perf_counter()
-    result = fit(train_loop, {**loop_config, "run_directory": str(run_directory)}, run_directory, cfg)
-    train_seconds = time.perf_counter() - started
-    copy_outputs(result, run_directory, (MODEL_FILE, METADATA_FILE))
-    report = ray.get(_report_task.options(num_cpus=cfg.ray.worker_cpus, num_gpus=0).remote(
-        loop_config, str(run_directory)))
-    metadata = json.loads((run_directory / METADATA_FILE).read_text())
-    layout.write_results({
-        # metadata's git_commit is the training's; a resumed job may report with newer code.
-        "config": dataclasses.asdict(cfg), **metadata, "report_git_commit": git_commit(),
-        "train_seconds_this_process": train_seconds,
-        "final_epoch_metrics": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
-        **report,
-    })
+    lock = layout.start(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False), resume)
+    try:
+        run_directory = layout.path
+        started = time.perf_counter()
+        result = fit(train_loop, {**loop_config, "run_directory": str(run_directory)}, run_directory, cfg)
+        train_seconds = time.perf_counter() - started
+        copy_outputs(result, run_directory, (MODEL_FILE, METADATA_FILE))
+        report = ray.get(_report_task.options(num_cpus=cfg.ray.worker_cpus, num_gpus=0).remote(
+            loop_config, str(run_directory)))
+        metadata = json.loads((run_directory / METADATA_FILE).read_text())
+        layout.write_results({
+            # metadata's git_commit is the training's; a resumed job may report with newer code.
+            "config": dataclasses.asdict(cfg), **metadata, "report_git_commit": git_commit(),
+            "train_seconds_this_process": train_seconds,
+            "final_epoch_metrics": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+            **report,
+        })
+    finally:
+        lock.release()
     return run_directory

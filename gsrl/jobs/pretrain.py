@@ -53,13 +53,16 @@ def run_pretraining(cfg: PretrainConfig, run_dir: Path | None = None, resume: bo
     if cfg.encoder.pretrained:  # resolved here so that every worker loads the same file
         pretrained = resolve_checkpoint(cfg.encoder.pretrained, data_root).resolve()
         cfg = dataclasses.replace(cfg, encoder=dataclasses.replace(cfg.encoder, pretrained=str(pretrained)))
-    layout.start(settings, resume)
-    loop_config = {"config": dataclasses.asdict(cfg), "manifest": dataclasses.asdict(manifest),
-                   "cache_directory": str(cache.directory), "run_directory": str(layout.path),
-                   "git_commit": git_commit()}
-    result = fit(train_loop, loop_config, layout.path, cfg)
-    copy_outputs(result, layout.path, (ENCODER_FILE, METADATA_FILE))
-    metadata = json.loads((layout.path / METADATA_FILE).read_text())
-    layout.write_results({**metadata, "encoder_file": ENCODER_FILE, "final_epoch_metrics": {
-        key: value for key, value in result.metrics.items() if isinstance(value, (int, float))}})
+    lock = layout.start(settings, resume)
+    try:
+        loop_config = {"config": dataclasses.asdict(cfg), "manifest": dataclasses.asdict(manifest),
+                       "cache_directory": str(cache.directory), "run_directory": str(layout.path),
+                       "git_commit": git_commit()}
+        result = fit(train_loop, loop_config, layout.path, cfg)
+        copy_outputs(result, layout.path, (ENCODER_FILE, METADATA_FILE))
+        metadata = json.loads((layout.path / METADATA_FILE).read_text())
+        layout.write_results({**metadata, "encoder_file": ENCODER_FILE, "final_epoch_metrics": {
+            key: value for key, value in result.metrics.items() if isinstance(value, (int, float))}})
+    finally:
+        lock.release()
     return layout.path

@@ -10,6 +10,7 @@ a checkpoint ends exactly where an uninterrupted run would.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import platform
@@ -28,6 +29,7 @@ from gsrl.config import Config, load_config
 from gsrl.data.datasets import FewShotDataset
 from gsrl.data.episodes import RngStream, derive_rng
 from gsrl.data.featurize import FEATURIZER_VERSION
+from gsrl.data.roots import resolve_data_root
 from gsrl.jobs.assembly import make_meta_learner, make_worker_group
 from gsrl.meta.evaluation import HONEST, PAPER, EvaluationResult, evaluation_specs, summarize
 from gsrl.rundir import RunDirectory
@@ -140,18 +142,28 @@ class MetaTrainingDriver:
 
 class Trainer:
     def __init__(self, config: Config | None, run_dir: Path, resume: bool = False):
-        """A new run in run_dir, or (resume) the run there, with its saved config unless one is given."""
+        """A new run in run_dir, or (resume) the run there, with its saved config unless one is given. The run
+        directory is written only once the run's roles are built, and is locked until `run` ends or `close`."""
         self.run_dir = Path(run_dir)
         self.layout = RunDirectory(self.run_dir)
-        if resume and config is None and self.layout.config_file.exists():
+        self.layout.check(resume)
+        if config is None:
             config = load_config(self.layout.config_file)
-        self.layout.start(config.to_yaml() if config is not None else "", resume)
+        # The saved config records the data root the run read.
+        config = dataclasses.replace(config, data=dataclasses.replace(
+            config.data, root=str(resolve_data_root(config.data.root))))
         self.config = config
         self.resume = resume
         apply_threads(config)
         self.driver = MetaTrainingDriver(config)
+        try:
+            self.lock = self.layout.start(config.to_yaml(), resume)
+        except BaseException:
+            self.driver.close()
+            raise
         self.dataset = self.driver.dataset
         self.checkpoints = CheckpointStore(self.layout.checkpoints)
+        self.finished_before = False  # set by run() when the run it was asked to resume had already ended
         train = self.driver.train_properties
         self.co_selection = np.zeros((len(train), len(train)), dtype=np.int64)
         self.periodic: list[dict[str, Any]] = []
@@ -167,7 +179,8 @@ class Trainer:
         self.close()
 
     def close(self) -> None:
-        """Release the workers (and a learner actor); the run directory stays as written."""
+        """Release the workers (and a learner actor) and the run directory's lock; the directory stays as written."""
+        self.lock.release()
         self.driver.close()
 
     # -- state ---------------------------------------------------------------------------------
@@ -189,7 +202,19 @@ class Trainer:
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        """Meta-train to run.iterations (from the last checkpoint when resuming), then evaluate and write
+        results.json; the run directory's lock is released however the run ends."""
+        try:
+            return self._run()
+        finally:
+            self.lock.release()
+
+    def _run(self) -> dict[str, Any]:
         cfg = self.config
+        finished = self.layout.read_results() if self.resume else None
+        if finished is not None and finished["iterations"] >= cfg.run.iterations:
+            self.finished_before = True  # nothing to add: no second final evaluation, no new event file
+            return finished
         restored = self.checkpoints.load_latest() if self.resume else None
         self.driver.reset(restored[0] if restored else None)
         if restored:

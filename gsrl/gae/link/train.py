@@ -131,7 +131,14 @@ def train_link_predictor(cfg: LinkPredictionConfig, run_dir: Path, resume: bool 
     if saved is not None:
         return saved
     settings = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
-    layout.start(settings, resume=resume and layout.config_file.exists())
+    lock = layout.start(settings, resume=resume and layout.config_file.exists())
+    try:
+        return _train(cfg, layout, settings, resume)
+    finally:
+        lock.release()
+
+
+def _train(cfg: LinkPredictionConfig, layout: RunDirectory, settings: str, resume: bool) -> LinkResult:
     if cfg.run.threads is not None:
         torch.set_num_threads(cfg.run.threads)
     device = device_named(cfg.run.device)
