@@ -51,10 +51,11 @@ def override_option(example: str):
 
 
 def _load(config_path: str | None, overrides: tuple[str, ...], schema: type | None = None):
+    """The resolved config; a bad file, key or value ends the command with its one-line message."""
     try:
         return load_config(config_path, overrides, **({"schema": schema} if schema else {}))
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise click.ClickException(str(exc)) from exc
 
 
 def _job_config(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None,
