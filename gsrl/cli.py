@@ -44,10 +44,13 @@ def _user_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
-def override_option(example: str):
-    """The -o KEY=VALUE option every config-driven command takes."""
-    return click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
-                        help=f"Override a config key, e.g. -o {example} (repeatable).")
+def config_options(config_help: str, override_example: str, required: bool = False):
+    """The -c CONFIG and -o KEY=VALUE options every config-driven command takes."""
+    config = click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=required,
+                          default=None, help=config_help)
+    override = click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
+                            help=f"Override a config key, e.g. -o {override_example} (repeatable).")
+    return lambda command: config(override(command))
 
 
 def _load(config_path: str | None, overrides: tuple[str, ...], schema: type | None = None):
@@ -89,9 +92,7 @@ def _run_grid(config, run: Callable) -> None:
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="YAML config (default: configs/quickstart.yaml).")
-@override_option("meta.inner_lr=0.1")
+@config_options("YAML config (default: configs/quickstart.yaml).", "meta.inner_lr=0.1")
 @resume_option()
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Run directory (default: <run.output_dir>/<name>).")
@@ -164,9 +165,7 @@ def evaluate(run_dir: str, draws: int | None, json_path: str | None) -> None:
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="YAML pretraining config, e.g. configs/pretrain/attribute_masking.yaml.")
-@override_option("epochs=10")
+@config_options("YAML pretraining config, e.g. configs/pretrain/attribute_masking.yaml.", "epochs=10")
 @resume_option()
 def pretrain(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None) -> None:
     """Pretrain an encoder (Hu et al. strategies) as a data-parallel Ray Train job.
@@ -182,9 +181,7 @@ def pretrain(config_path: str | None, overrides: tuple[str, ...], resume_dir: st
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
-              help="YAML fine-tuning config, e.g. configs/finetune/hu2020.yaml.")
-@override_option("seeds=[0,1,2]")
+@config_options("YAML fine-tuning config, e.g. configs/finetune/hu2020.yaml.", "seeds=[0,1,2]", required=True)
 def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
     """Fine-tune encoders on the MoleculeNet benchmark (scaffold split), datasets x seeds as Ray tasks."""
     from gsrl.finetune.config import FinetuneConfig
@@ -194,9 +191,7 @@ def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
-              help="YAML comparison config, e.g. configs/compare/sider-10shot.yaml.")
-@override_option("seeds=[0,1,2]")
+@config_options("YAML comparison config, e.g. configs/compare/sider-10shot.yaml.", "seeds=[0,1,2]", required=True)
 def compare(config_path: str, overrides: tuple[str, ...]) -> None:
     """Meta-learning algorithms x seeds as parallel Ray runs; writes table.md and results.json (re-run resumes)."""
     from gsrl.compare.config import CompareConfig
@@ -206,9 +201,7 @@ def compare(config_path: str, overrides: tuple[str, ...]) -> None:
 
 
 @main.group(invoke_without_command=True)
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="YAML link-prediction job config, e.g. configs/gae/cora-vgae.yaml.")
-@override_option("model=vgae")
+@config_options("YAML link-prediction job config, e.g. configs/gae/cora-vgae.yaml.", "model=vgae")
 @resume_option("job")
 @click.pass_context
 def gae(context: click.Context, config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None) -> None:
@@ -229,9 +222,7 @@ def gae(context: click.Context, config_path: str | None, overrides: tuple[str, .
 
 
 @gae.command(name="sweep")
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True,
-              help="YAML sweep config, e.g. configs/gae/sweep.yaml.")
-@override_option("seeds=[0,1,2]")
+@config_options("YAML sweep config, e.g. configs/gae/sweep.yaml.", "seeds=[0,1,2]", required=True)
 def gae_sweep(config_path: str, overrides: tuple[str, ...]) -> None:
     """datasets x models x seeds as parallel Ray tasks; writes table.md and results.json (re-run resumes)."""
     from gsrl.gae.link.config import LinkSweepConfig
@@ -262,9 +253,7 @@ def gae_select(results: tuple[str, ...], out_dir: str) -> None:
 
 
 @gae.command(name="molecules")
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="YAML molecular VGAE config, e.g. configs/gae/molecules-zinc.yaml.")
-@override_option("epochs=10")
+@config_options("YAML molecular VGAE config, e.g. configs/gae/molecules-zinc.yaml.", "epochs=10")
 @resume_option()
 def gae_molecules(config_path: str | None, overrides: tuple[str, ...], resume_dir: str | None) -> None:
     """Molecular VGAE with a QED head (Ray Train), then generation and latent optimisation; --resume RUN_DIR
@@ -293,8 +282,7 @@ def gae_molecules(config_path: str | None, overrides: tuple[str, ...], resume_di
 
 
 @main.command(name="show-config")
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None)
-@override_option("run.seed=1")
+@config_options("YAML meta-training config.", "run.seed=1")
 def show_config(config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Print the fully resolved config (defaults < YAML chain < overrides)."""
     click.echo(_load(config_path, overrides).to_yaml())
