@@ -18,7 +18,6 @@ import fcntl
 import json
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,25 +58,15 @@ class RunLock:
             self.handle.close()
 
 
-@dataclass(frozen=True)
 class RunDirectory:
-    path: Path
+    """The paths of one run directory and its start/resume rule."""
 
-    @property
-    def config_file(self) -> Path:
-        return self.path / CONFIG_FILE
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / CHECKPOINTS
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.path / TENSORBOARD
-
-    @property
-    def results_file(self) -> Path:
-        return self.path / RESULTS_FILE
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.config_file = self.path / CONFIG_FILE
+        self.checkpoints = self.path / CHECKPOINTS
+        self.tensorboard = self.path / TENSORBOARD
+        self.results_file = self.path / RESULTS_FILE
 
     def holds_a_run(self) -> bool:
         """A run was started here: it saved its config or a checkpoint."""
