@@ -123,9 +123,9 @@ class RayWorkerGroup(WorkerGroup):
 
     def metrics(self) -> dict[str, float]:
         busy = self._run_all("take_busy_seconds", [((), []) for _ in self.actors])
-        return {"actors/healthy": float(self.healthy), "actors/restarts": float(self.restarts),
-                "actors/weights_lag": float(self._lag), "actors/busy_s_mean": sum(busy) / len(busy),
-                "actors/busy_s_max": max(busy)}
+        return {"workers/healthy": float(self.healthy), "workers/restarts": float(self.restarts),
+                "workers/weights_lag": float(self._lag), "workers/busy_s_mean": sum(busy) / len(busy),
+                "workers/busy_s_max": max(busy)}
 
     def describe(self) -> list[dict[str, Any]]:
         return self.locations

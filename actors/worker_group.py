@@ -110,8 +110,8 @@ class LocalWorkerGroup(WorkerGroup):
 
     def metrics(self) -> dict[str, float]:
         busy = [w.take_busy_seconds() for w in self.workers]
-        return {"actors/healthy": float(self.size), "actors/restarts": 0.0, "actors/weights_lag": 0.0,
-                "actors/busy_s_mean": sum(busy) / len(busy), "actors/busy_s_max": max(busy)}
+        return {"workers/healthy": float(self.size), "workers/restarts": 0.0, "workers/weights_lag": 0.0,
+                "workers/busy_s_mean": sum(busy) / len(busy), "workers/busy_s_max": max(busy)}
 
     def describe(self) -> list[dict]:
         return [w.location() for w in self.workers]

@@ -48,13 +48,13 @@ def provenance() -> dict:
 def timed_iterations(driver: MetaTrainingDriver, warmup: int, iterations: int) -> list[dict[str, float]]:
     """Run warmup + iterations meta-iterations of the trainer's own loop (`MetaTrainingDriver.train_step`:
     policy, environment step, policy update); per measured iteration its `time/` breakdown (pool, adaptation,
-    learning, sync, total) and the workers' `actors/` load."""
+    learning, sync, total) and the workers' `workers/` load."""
     driver.reset()
     rows = []
     for iteration in range(warmup + iterations):
         scalars = driver.train_step().scalars
         row = {**{k.removeprefix("time/"): v for k, v in scalars.items() if k.startswith("time/")},
-               **{k: v for k, v in scalars.items() if k.startswith("actors/")}}
+               **{k: v for k, v in scalars.items() if k.startswith("workers/")}}
         if iteration >= warmup:
             rows.append(row)
         print(f"iteration {iteration}: {row['iteration_s']:.2f}s", file=sys.stderr, flush=True)

@@ -630,7 +630,7 @@ def _speed() -> list[str]:
         b = v["breakdown_mean_s"]
         rows.append([f"`{name}`", v["backend"], str(v["workers"]), str(v["threads_per_worker"]),
                      _num(v["seconds_per_iteration"]), _num(v["iterations_per_s"], 3),
-                     _num(v["seconds_per_iteration"] / local, 2), _num(b["actors/busy_s_max"])])
+                     _num(v["seconds_per_iteration"] / local, 2), _num(b["workers/busy_s_max"])])
     lines += [
         "### Backends",
         "",

@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.rewards import make_reward
+from gsrl.scheduling.rewards import make_reward
 from gsrl.config import Config
 from gsrl.data.datasets import FewShotDataset
 from gsrl.data.episodes import CandidatePool, EpisodeSampler, RngStream, derive_rng

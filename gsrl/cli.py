@@ -35,12 +35,13 @@ def _user_errors() -> Iterator[None]:
     """Problems with the user's input (files, data, run directories) end with a one-line message."""
     from gsrl.checkpoint import RunDirectoryExists
     from gsrl.data.roots import DataFileMissing, DataRootNotConfigured
+    from gsrl.errors import UnknownName
     from gsrl.rundir import RunDirectoryBusy
 
     try:
         yield
     except (ConfigError, DataFileMissing, DataRootNotConfigured, RunDirectoryExists, RunDirectoryBusy,
-            FileNotFoundError) as exc:
+            UnknownName, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -309,7 +310,8 @@ def report(dataset: str, root: str | None) -> None:
 @data.command()
 @click.argument("datasets", nargs=-1)
 @click.option("--root", type=click.Path(file_okay=False), required=True, help="Where to put the files.")
-@click.option("--base-url", default=None, help="Mirror with the same file names (default: public sources).")
+@click.option("--base-url", default=None, envvar="GSRL_DATA_MIRROR", show_envvar=True,
+              help="Mirror serving every file under its remote name (default: the public sources).")
 def download(datasets: tuple[str, ...], root: str, base_url: str | None) -> None:
     """Download dataset files, verifying their sha256 checksums."""
     from gsrl.data.download import download_datasets

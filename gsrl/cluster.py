@@ -16,6 +16,7 @@ import os
 import ray
 
 from gsrl.config import Config
+from gsrl.data.roots import DATA_ROOT_ENV, project_data_root
 from gsrl.errors import ConfigError
 from gsrl.ray_internals import disable_multinode_clusters
 
@@ -38,11 +39,23 @@ def connect(address: str | None) -> bool:
         # node processes it starts agree on the loopback address.
         os.environ[SINGLE_NODE_SWITCH] = "0"
         disable_multinode_clusters()
-        ray.init(include_dashboard=False, log_to_driver=True, configure_logging=False)
+        ray.init(include_dashboard=False, log_to_driver=True, configure_logging=False,
+                 runtime_env=_embedded_runtime_env())
     else:
         ray.init(address=address, log_to_driver=True, configure_logging=False)
     log.info("Ray: %s", ray.cluster_resources())
     return True
+
+
+def _embedded_runtime_env() -> dict | None:
+    """The embedded cluster's workers find the data where this process does. Without the config key or
+    GSRL_DATA_ROOT (which they inherit), this process falls back on the checkout's shared/data, but a
+    worker imports gsrl from the current directory first, which may be another copy of the code: it is
+    given this checkout's folder explicitly."""
+    beside_checkout = project_data_root()
+    if os.environ.get(DATA_ROOT_ENV) or not beside_checkout.is_dir():
+        return None
+    return {"env_vars": {DATA_ROOT_ENV: str(beside_checkout)}}
 
 
 def require_resources(demand: dict[str, float], keys: str, embedded: bool) -> None:

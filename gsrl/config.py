@@ -12,19 +12,23 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 
-from gsrl.errors import ConfigError
+from gsrl.domains import NonNegativeFloat, NonNegativeInt, OneOf, PositiveInt, Range, Seed, describe_choices
+from gsrl.errors import ConfigError, InvalidValue
 from gsrl.meta.algorithms import ALGORITHMS
 from gsrl.meta.config import MetaConfig
 from gsrl.models.config import EncoderConfig, NetworkConfig, RelationConfig
+from gsrl.scheduling.config import SchedulerConfig
+from gsrl.scheduling.policies import POLICIES
+from gsrl.scheduling.rewards import REWARDS
 
 __all__ = ["Config", "ConfigError", "DataConfig", "DataParallelRay", "DataParallelRun", "DataPaths",
            "EncoderConfig", "EpisodeConfig", "EvalConfig", "MetaConfig", "RayConfig", "RayResources",
            "RelationConfig", "RunConfig", "RunOutput", "RunPlace", "SchedulerConfig", "check_data_parallel_device",
-           "config_from_dict", "load_config", "parse_override", "validate"]
+           "config_from_dict", "load_config", "parse_override", "check_meta_training"]
 
 
 class _Loader(yaml.SafeLoader):
@@ -67,14 +71,8 @@ class RunOutput:
 class RunPlace(RunOutput):
     """`run`: where a job writes (output_dir/name is its run directory) and how it computes."""
 
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int | None = None  # torch intra-op threads of each process; None keeps torch's default
-
-    def validate(self) -> None:
-        if self.device not in DEVICES:
-            raise ConfigError(f"run.device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"run.threads must be >= 1 (or null), got {self.threads}")
+    device: Annotated[str, OneOf(DEVICES)] = "auto"
+    threads: PositiveInt | None = None  # torch intra-op threads of each process; None keeps torch's default
 
 
 @dataclass
@@ -82,13 +80,8 @@ class RayResources:
     """`ray`: the cluster, and what each worker (episode-worker actor, Ray Train worker or grid task) asks of it."""
 
     address: str | None = None  # None: start a local cluster in-process (loopback only); "auto" or HOST:PORT joins one
-    worker_cpus: float = 1.0
-    worker_gpus: float = 0.0  # fractional values share a GPU between workers
-
-    def validate(self) -> None:
-        if self.worker_cpus < 0 or self.worker_gpus < 0:
-            raise ConfigError(f"ray.worker_cpus and ray.worker_gpus must be >= 0, got {self.worker_cpus}, "
-                              f"{self.worker_gpus}")
+    worker_cpus: NonNegativeFloat = 1.0
+    worker_gpus: NonNegativeFloat = 0.0  # fractional values share a GPU between workers
 
 
 @dataclass
@@ -96,17 +89,12 @@ class DataParallelRun(RunPlace):
     """`run` of a data-parallel Ray Train job (pretraining, the molecular VGAE): `workers` ranks, each asking
     for `ray.worker_cpus` / `ray.worker_gpus`; it trains on GPUs (NCCL) exactly when `ray.worker_gpus` > 0."""
 
-    workers: int = 1
-
-    def validate(self) -> None:
-        super().validate()
-        if self.workers < 1:
-            raise ConfigError(f"run.workers must be >= 1, got {self.workers}")
+    workers: PositiveInt = 1
 
 
 @dataclass
 class DataParallelRay(RayResources):
-    max_failures: int = 2  # worker-group restarts Ray Train attempts from the last checkpoint
+    max_failures: NonNegativeInt = 2  # worker-group restarts Ray Train attempts from the last checkpoint
 
 
 def check_data_parallel_device(run: DataParallelRun, ray: DataParallelRay) -> None:
@@ -128,58 +116,46 @@ class DataConfig(DataPaths):
 
 @dataclass
 class EpisodeConfig:
-    shots: int = 10  # K actives + K inactives in the support set
-    train_queries: int = 16
-    train_auxiliary: int | None = None  # None: every other training property
-    test_auxiliary: int | None = None  # None: every training property
-    eval_context_queries: int = 16  # unlabelled query molecules present in the test-time inner step
-
-
-@dataclass
-class SchedulerConfig:
-    policy: str = "gsmeta"  # registry name, or "package.module:ClassName" for a user's own policy
-    pool_size: int = 10  # properties in the candidate pool (capped by the number of training properties)
-    pairs: int = 5  # B pairs of subgraphs selected per meta-iteration
-    reward: str = "contrastive"  # registry name in envs.rewards
-    lr: float = 5e-4
-    weight_decay: float = 5e-5
-    grad_clip: float = 1.0
-    hidden_dim: int = 10
-    temperature: float = 1.0
-    temperature_step: int = 500  # tau = (iteration // temperature_step + 1) * temperature
-    options: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the policy class
+    shots: PositiveInt = 10  # K actives + K inactives in the support set
+    train_queries: Annotated[int, Range(2)] = 16
+    train_auxiliary: NonNegativeInt | None = None  # None: every other training property
+    test_auxiliary: NonNegativeInt | None = None  # None: every training property
+    eval_context_queries: NonNegativeInt = 16  # unlabelled query molecules present in the test-time inner step
 
 
 @dataclass
 class EvalConfig:
-    every: int = 100
+    every: PositiveInt = 100
     at_start: bool = False  # also evaluate the untrained model (iteration 0), e.g. to show a learning curve
-    final_draws: int = 5  # support draws averaged for the honest (final-model) figure
-    batch_size: int = 128
+    final_draws: PositiveInt = 5  # support draws averaged for the honest (final-model) figure
+    batch_size: PositiveInt = 128
     progress: bool = True
 
 
 @dataclass
 class RunConfig(RunPlace):
-    iterations: int = 2000
-    seed: int = 0
-    checkpoint_every: int = 100
-    backend: str = "local"  # WorkerGroup backend: local (in-process) | ray (EpisodeWorker actors)
-    workers: int = 1  # episode workers; specs are split into contiguous shards, one per worker
+    iterations: PositiveInt = 2000
+    seed: Seed = 0
+    checkpoint_every: PositiveInt = 100
+    # WorkerGroup backend: local (in-process) or ray (EpisodeWorker actors)
+    backend: Annotated[str, OneOf(("local", "ray"))] = "local"
+    workers: PositiveInt = 1  # episode workers; specs are split into contiguous shards, one per worker
     progress: bool = True
-    picture_every: int = 100  # refresh of the scheduler co-selection picture
+    picture_every: PositiveInt = 100  # refresh of the scheduler co-selection picture
 
 
 @dataclass
 class RayConfig(RayResources):
     """Where the Ray backend's actors run (used when run.backend is ray)."""
 
-    learner: str = "driver"  # driver | actor (the MetaLearner in its own actor, e.g. on its own GPU)
-    learner_cpus: float = 1.0
-    learner_gpus: float = 0.0
-    placement: str = "pack"  # pack | spread (workers on distinct nodes: a STRICT_SPREAD placement group)
-    max_worker_restarts: int = 3  # Ray restarts a crashed worker at most this many times over the run
-    max_spec_retries: int = 2  # re-runs of the same specs after a failure before they are reported
+    # driver, or actor: the MetaLearner in its own actor (e.g. on its own GPU)
+    learner: Annotated[str, OneOf(("driver", "actor"))] = "driver"
+    learner_cpus: NonNegativeFloat = 1.0
+    learner_gpus: NonNegativeFloat = 0.0
+    # pack, or spread: workers on distinct nodes (a STRICT_SPREAD placement group)
+    placement: Annotated[str, OneOf(("pack", "spread"))] = "pack"
+    max_worker_restarts: NonNegativeInt = 3  # Ray restarts a crashed worker at most this many times over the run
+    max_spec_retries: NonNegativeInt = 2  # re-runs of the same specs after a failure before they are reported
 
 
 @dataclass
@@ -194,6 +170,9 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     run: RunConfig = field(default_factory=RunConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+
+    def validate(self) -> None:
+        check_meta_training(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -231,6 +210,14 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
         raise ConfigError(errors[0] if errors else f"{source}: key '{key}' has an invalid value {value!r}")
     if annotation is Any:
         return value
+    if origin is typing.Annotated:
+        base, *domains = typing.get_args(annotation)
+        value = _coerce(value, base, key, source)
+        for domain in domains:
+            if not domain.admits(value):
+                kind = {int: "an integer", float: "a number", str: "a string"}.get(base, "a value")
+                raise ConfigError(f"{source}: key '{key}' takes {domain.describe(kind)}, got {value!r}")
+        return value
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{source}: key '{key}' expects a list, got {value!r}")
@@ -259,9 +246,10 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
     raise ConfigError(f"{source}: key '{key}' has an unsupported type {annotation}")
 
 
-def _apply(target: Any, updates: dict[str, Any], source: str, prefix: str = "") -> None:
-    """Write `updates` into the dataclass `target`, rejecting keys the schema does not have."""
-    hints = typing.get_type_hints(type(target))
+def _apply(target: Any, updates: dict[str, Any], source: str, sources: dict[str, str], prefix: str = "") -> None:
+    """Write `updates` into the dataclass `target`, rejecting keys the schema does not have and values a
+    key does not take; `sources` records where each key was last set."""
+    hints = typing.get_type_hints(type(target), include_extras=True)
     for key, value in updates.items():
         dotted = f"{prefix}{key}"
         if key not in hints:
@@ -271,9 +259,10 @@ def _apply(target: Any, updates: dict[str, Any], source: str, prefix: str = "") 
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: key '{dotted}' must be a mapping")
-            _apply(current, value, source, prefix=f"{dotted}.")
+            _apply(current, value, source, sources, prefix=f"{dotted}.")
         else:
             setattr(target, key, _coerce(value, hints[key], dotted, source))
+            sources[dotted] = source
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[dict[str, Any], str]]:
@@ -317,58 +306,59 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
     """Defaults, then the YAML chain at `path` (base first), then command-line overrides.
 
     `schema` is the dataclass of the workload (meta-training by default); any dataclass with
-    typed fields works, and one with a `validate()` method has it called at the end."""
+    typed fields works, and every section with a `validate()` method has it called at the end."""
     config = schema()
+    sources: dict[str, str] = {}
     if path is not None:
         for layer, source in _read_yaml(Path(path)):
-            _apply(config, layer, source)
+            _apply(config, layer, source, sources)
     for text in overrides:
-        _apply(config, parse_override(text), f"override '{text}'")
-    _validate(config)
+        _apply(config, parse_override(text), f"override '{text}'", sources)
+    _validate(config, sources)
     return config
-
-
-def _validate(config: Any) -> None:
-    """Each section that has a `validate()` checks itself (the shared ones everywhere), then the whole."""
-    for section in dataclasses.fields(config):
-        value = getattr(config, section.name)
-        if dataclasses.is_dataclass(value) and hasattr(value, "validate"):
-            value.validate()
-    if isinstance(config, Config):
-        validate(config)
-    elif hasattr(config, "validate"):
-        config.validate()
 
 
 def config_from_dict(values: dict[str, Any], source: str = "<dict>", schema: type[S] = Config) -> S:
     """A config of `schema` from nested plain values (e.g. a resolved config sent to a worker)."""
     config = schema()
-    _apply(config, values, source)
-    _validate(config)
+    sources: dict[str, str] = {}
+    _apply(config, values, source, sources)
+    _validate(config, sources)
     return config
 
 
-def validate(config: Config) -> None:
-    """Cross-field checks that types alone cannot express."""
-    checks = [
-        (config.episode.shots >= 1, "episode.shots must be >= 1"),
-        (config.episode.train_queries >= 2, "episode.train_queries must be >= 2 (one of each class)"),
-        (config.meta.inner_steps >= 0, "meta.inner_steps must be >= 0"),
-        (config.scheduler.pairs >= 1, "scheduler.pairs must be >= 1"),
-        (config.scheduler.pool_size >= 1, "scheduler.pool_size must be >= 1"),
-        (config.run.backend in ("local", "ray"), "run.backend must be local or ray"),
-        (config.eval.final_draws >= 1, "eval.final_draws must be >= 1"),
-        (config.run.workers >= 1, "run.workers must be >= 1"),
-        (config.ray.learner in ("driver", "actor"), "ray.learner must be driver or actor"),
-        (config.ray.placement in ("pack", "spread"), "ray.placement must be pack or spread"),
-        (config.ray.max_spec_retries >= 0, "ray.max_spec_retries must be >= 0"),
-    ]
-    checks.append((config.meta.algorithm in ALGORITHMS,
-                   f"meta.algorithm must be one of {sorted(ALGORITHMS)}, got '{config.meta.algorithm}'"))
+def _validate(config: Any, sources: dict[str, str]) -> None:
+    """Run every section's `validate()`, innermost first; a value it refuses is reported with where it was set."""
+    try:
+        _validate_sections(config)
+    except InvalidValue as error:
+        source = sources.get(error.key, "default")
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def _validate_sections(section: Any, prefix: str = "") -> None:
+    for field_ in dataclasses.fields(section):
+        value = getattr(section, field_.name)
+        if dataclasses.is_dataclass(value):
+            _validate_sections(value, f"{prefix}{field_.name}.")
+    if hasattr(section, "validate"):
+        try:
+            section.validate()
+        except InvalidValue as error:
+            raise InvalidValue(prefix + error.key, error.value, error.allowed) from None
+
+
+def check_meta_training(config: Config) -> None:
+    """What a key's type cannot say: registry names, and keys that must agree."""
+    if config.meta.algorithm not in ALGORITHMS:
+        raise InvalidValue("meta.algorithm", config.meta.algorithm, describe_choices(ALGORITHMS))
     # Typos are caught here; whether the configured algorithm's network has the group, when it is built.
     groups = {"all"}.union(*(algorithm.network.parameter_groups for algorithm in ALGORITHMS.values()))
     unknown = [g for g in config.meta.adapt if g not in groups]
-    checks.append((not unknown, f"meta.adapt has unknown groups {unknown}; choose from {sorted(groups)}"))
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
+    if unknown:
+        raise InvalidValue("meta.adapt", unknown, "parameter groups from " + describe_choices(groups))
+    if ":" not in config.scheduler.policy and config.scheduler.policy not in POLICIES:
+        raise InvalidValue("scheduler.policy", config.scheduler.policy,
+                           describe_choices(POLICIES) + ", or package.module:ClassName")
+    if config.scheduler.reward not in REWARDS:
+        raise InvalidValue("scheduler.reward", config.scheduler.reward, describe_choices(REWARDS))

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import ray
 import ray.train
 import torch
-import yaml
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -123,7 +122,7 @@ def resume_and_wrap(module: torch.nn.Module, make_optimizer: Callable[[Iterable[
 
 def telemetry(run_directory: str, config: dict[str, Any]) -> Telemetry:
     """The job's TensorBoard writer (rank 0 alone opens one), in the run directory's tensorboard/."""
-    return Telemetry(RunDirectory(Path(run_directory)).tensorboard, yaml.safe_dump(config, sort_keys=False))
+    return Telemetry(RunDirectory(Path(run_directory)).tensorboard, config)
 
 
 def end_epoch(epoch: int, metrics: dict[str, float], rank: int, telemetry: Telemetry | None, prefix: str,
@@ -133,6 +132,7 @@ def end_epoch(epoch: int, metrics: dict[str, float], rank: int, telemetry: Telem
         ray.train.report({"epoch": epoch, **metrics})
         return
     telemetry.scalars({f"{prefix}/{key}": value for key, value in metrics.items()}, epoch)
+    telemetry.results(metrics, epoch)
     telemetry.flush()
     with tempfile.TemporaryDirectory() as directory:
         write_files(Path(directory))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gsrl.config import SchedulerConfig
+from gsrl.scheduling.config import SchedulerConfig
 
 
 @dataclass

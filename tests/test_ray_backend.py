@@ -168,7 +168,7 @@ def test_killed_worker_is_restarted_and_the_run_ends_as_unfaulted(ray_cluster, t
     metrics = group.metrics()
     env.close()
     assert group.locations[1]["pid"] != first_pid  # a new process took over
-    assert metrics["actors/restarts"] >= 1 and metrics["actors/healthy"] == 2
+    assert metrics["workers/restarts"] >= 1 and metrics["workers/healthy"] == 2
     reference_trace, reference_state = local_reference
     assert trace == reference_trace
     assert all(torch.equal(state[k], reference_state[k]) for k in state)

@@ -26,7 +26,7 @@ from gsrl.jobs.train import Trainer
 
 from .conftest import TINY_OVERRIDES
 
-ACTOR_TAGS = ["actors/healthy", "actors/restarts", "actors/weights_lag", "time/pool_s", "time/adapt_s",
+ACTOR_TAGS = ["workers/healthy", "workers/restarts", "workers/weights_lag", "time/pool_s", "time/adapt_s",
               "time/learn_s", "time/sync_s", "time/iteration_s", "throughput/episodes_per_s"]
 
 
@@ -64,8 +64,8 @@ def test_train_on_a_two_node_cluster_places_workers_on_both_nodes(data_root, cac
     events.Reload()
     for tag in ACTOR_TAGS:
         assert [e.step for e in events.Scalars(tag)] == [1, 2, 3], tag
-    assert {e.value for e in events.Scalars("actors/healthy")} == {2.0}
-    assert {e.value for e in events.Scalars("actors/weights_lag")} == {0.0}
+    assert {e.value for e in events.Scalars("workers/healthy")} == {2.0}
+    assert {e.value for e in events.Scalars("workers/weights_lag")} == {0.0}
 
 
 def test_killed_driver_resumes_to_the_uninterrupted_result(data_root, cache_dir, tiny_config, tmp_path):

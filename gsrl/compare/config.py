@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gsrl.config import Config, ConfigError, RayResources, RunOutput, load_config
+from gsrl.domains import Seed
 
 
 @dataclass
@@ -17,7 +18,7 @@ class CompareConfig:
     # Overrides every algorithm shares (e.g. a shortened schedule), then each algorithm's own.
     schedule: list[str] = field(default_factory=list)
     algorithms: dict[str, list[str]] = field(default_factory=dict)  # table column -> overrides
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[Seed] = field(default_factory=lambda: [0, 1, 2])
     run: RunOutput = field(default_factory=lambda: RunOutput(output_dir="runs/compare"))
     ray: RayResources = field(default_factory=RayResources)  # worker_cpus/gpus: each run (one in-process worker)
 

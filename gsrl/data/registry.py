@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
+from gsrl.errors import UnknownName
+
 T = TypeVar("T")
 
 
@@ -23,9 +25,9 @@ def register(registry: dict[str, T], name: str, entry: T, kind: str) -> T:
     return entry
 
 
-def unknown_name(kind: str, name: str, known: Iterable[str]) -> ValueError:
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> UnknownName:
     """The error for a name no registry entry has, listing the names that would work."""
-    return ValueError(f"Unknown {kind} {name!r}; known: {', '.join(known)}")
+    return UnknownName(kind, name, known)
 
 
 def lookup(registry: Mapping[str, T], name: str, kind: str) -> T:

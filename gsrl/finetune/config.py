@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from gsrl.config import DataPaths, RayResources, RunPlace
 from gsrl.data.property_datasets import PROPERTY_DATASETS, PROPERTY_SOURCES
+from gsrl.domains import Dropout, NonNegativeFloat, OneOf, PositiveFloat, PositiveInt, Range, Seed, describe_choices
+from gsrl.errors import ConfigError, InvalidValue
 from gsrl.models.checkpoints import resolve_checkpoint
-from gsrl.errors import ConfigError
-from gsrl.models.encoder import CONV_TYPES, POOLING_TYPES
+from gsrl.models.config import CONV_TYPES, POOLING_TYPES
 
 __all__ = ["EncoderSpec", "FinetuneConfig"]
 
@@ -23,7 +24,7 @@ class EncoderSpec:
 
     name: str
     path: str | None
-    conv: str
+    conv: Annotated[str, OneOf(CONV_TYPES)]
 
     @property
     def pretrained(self) -> bool:
@@ -45,20 +46,20 @@ class FinetuneConfig:
 
     name: str = "finetune"
     datasets: list[str] = field(default_factory=lambda: list(PROPERTY_DATASETS))
-    seeds: list[int] = field(default_factory=lambda: list(range(10)))  # model init and batch order
+    seeds: list[Seed] = field(default_factory=lambda: list(range(10)))  # model init and batch order
     # Each entry: {name, path (null: no pretraining), conv (optional, default: `conv` below)}.
     # A pretrained encoder's baseline column is the path-null entry with the same conv.
     encoders: list[dict[str, Any]] = field(default_factory=lambda: [{"name": "gin", "path": None}])
-    conv: str = "gin"
-    num_layers: int = 5
-    emb_dim: int = 300
-    dropout: float = 0.5
-    pooling: str = "mean"
-    epochs: int = 100
-    batch_size: int = 32
-    eval_batch_size: int = 256  # inference only (BatchNorm in eval mode), so it does not change results
-    lr: float = 1e-3
-    decay: float = 0.0  # Adam weight decay
+    conv: Annotated[str, OneOf(CONV_TYPES)] = "gin"
+    num_layers: PositiveInt = 5
+    emb_dim: PositiveInt = 300
+    dropout: Dropout = 0.5
+    pooling: Annotated[str, OneOf(POOLING_TYPES)] = "mean"
+    epochs: PositiveInt = 100
+    batch_size: Annotated[int, Range(2)] = 32
+    eval_batch_size: PositiveInt = 256  # inference only (BatchNorm in eval mode), so it does not change results
+    lr: PositiveFloat = 1e-3
+    decay: NonNegativeFloat = 0.0  # Adam weight decay
     eval_train: bool = True  # also report train ROC-AUC each epoch (one more pass over the train set)
     data: DataPaths = field(default_factory=DataPaths)
     run: RunPlace = field(default_factory=lambda: RunPlace(output_dir="runs/finetune", threads=1))
@@ -87,21 +88,15 @@ class FinetuneConfig:
         specs = self.encoder_specs()
         names = [spec.name for spec in specs]
         unknown = [d for d in self.datasets if d not in PROPERTY_SOURCES]  # registered additions included
+        if unknown:
+            raise InvalidValue("datasets", unknown, "datasets from " + describe_choices(PROPERTY_SOURCES))
         checks = [
             (bool(self.datasets), "datasets must not be empty"),
-            (not unknown, f"unknown datasets {unknown}; choose from {list(PROPERTY_SOURCES)}"),
             (len(set(self.datasets)) == len(self.datasets), "datasets must not repeat"),
             (bool(self.seeds), "seeds must not be empty"),
             (len(set(self.seeds)) == len(self.seeds), "seeds must not repeat"),
             (bool(specs), "encoders must not be empty"),
             (len(set(names)) == len(names), f"encoder names must be unique, got {names}"),
-            (self.conv in CONV_TYPES, f"conv must be one of {CONV_TYPES}"),
-            (self.pooling in POOLING_TYPES, f"pooling must be one of {POOLING_TYPES}"),
-            (self.num_layers >= 1 and self.emb_dim >= 1, "num_layers and emb_dim must be >= 1"),
-            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
-            (self.epochs >= 1, "epochs must be >= 1"),
-            (self.batch_size >= 2 and self.eval_batch_size >= 1, "batch_size must be >= 2, eval_batch_size >= 1"),
-            (self.lr > 0 and self.decay >= 0, "lr must be > 0 and decay >= 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -255,10 +255,9 @@ def finetune(
     history = _restore(checkpoint, model, optimizer, generator, device) if checkpoint else []
     telemetry = None
     if layout and len(history) < config.epochs:
-        settings = yaml.safe_dump({"dataset": dataset.name, "encoder": asdict(encoder), "seed": seed,
-                                   "config": asdict(config)}, sort_keys=False)
+        settings = {"dataset": dataset.name, "encoder": asdict(encoder), "seed": seed, "config": asdict(config)}
         layout.path.mkdir(parents=True, exist_ok=True)
-        layout.config_file.write_text(settings)
+        layout.config_file.write_text(yaml.safe_dump(settings, sort_keys=False))
         telemetry = Telemetry(layout.tensorboard, settings)
     for epoch in range(len(history) + 1, config.epochs + 1):
         started = time.perf_counter()
@@ -272,11 +271,11 @@ def finetune(
             _save_checkpoint(store, model, optimizer, generator, device, history)
             telemetry.scalars({f"finetune/{key}": value for key, value in asdict(history[-1]).items()
                                if key not in ("epoch", "seconds")} | {"time/epoch_s": history[-1].seconds}, epoch)
-    if telemetry:
-        telemetry.close()
-
     history = history[:config.epochs]
     best = history[best_epoch([m.valid_auc for m in history])]
+    if telemetry:
+        telemetry.results({"valid_auc": best.valid_auc, "test_auc": best.test_auc}, best.epoch)
+        telemetry.close()
     logger.info(
         "%s / %s / seed %d: best valid ROC-AUC %.4f at epoch %d, test %s",
         dataset.name, encoder.name, seed, best.valid_auc, best.epoch, best.test_auc,

@@ -31,10 +31,11 @@ from gsrl.data.episodes import RngStream, derive_rng
 from gsrl.data.featurize import FEATURIZER_VERSION
 from gsrl.data.roots import resolve_data_root
 from gsrl.jobs.assembly import make_meta_learner, make_worker_group
+from gsrl.jobs.dashboard import meta_training_dashboard
 from gsrl.meta.evaluation import HONEST, PAPER, EvaluationResult, evaluation_specs, summarize
 from gsrl.rundir import RunDirectory
 from gsrl.runtime import apply_threads, build_model, load_dataset, resolve_device
-from gsrl.scheduling.policies import Decision, Feedback, make_policy
+from gsrl.scheduling.policies import Decision, Feedback, make_policy, valid_pairs
 from gsrl.telemetry import Telemetry
 from learners.scheduler_learner import SchedulerLearner
 
@@ -90,10 +91,13 @@ class MetaTrainingDriver:
         policy learns from the reward; the iteration's scalars are gathered."""
         iteration = self.env.iteration
         started = time.perf_counter()
+        candidates = len(valid_pairs(self.observation))
         decision = self.policy.act(self.observation, derive_rng(self.config.run.seed, iteration, RngStream.POLICY),
                                    iteration)
         self.observation, reward, _, _, info = self.env.step(decision.pairs)
         scalars = self._learn_policy(decision, reward, info, iteration)
+        if math.isfinite(decision.entropy):
+            scalars["scheduler/entropy_max"] = math.log(candidates)
         scalars.update(self._step_scalars(info["outer"]))
         seconds = time.perf_counter() - started
         scalars["time/iteration_s"] = seconds
@@ -224,7 +228,7 @@ class Trainer:
         self.segments.append({"start_iteration": self.driver.iteration, "git_commit": git_commit(),
                               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "backend": cfg.run.backend,
                               "workers": cfg.run.workers})
-        telemetry = Telemetry(self.layout.tensorboard, cfg.to_yaml())
+        telemetry = Telemetry(self.layout.tensorboard, cfg.to_dict(), meta_training_dashboard(cfg))
         names = self.dataset.property_names
         train_index = {p: i for i, p in enumerate(self.driver.train_properties)}
         if cfg.eval.at_start and self.driver.iteration == 0 and not self.periodic:
@@ -263,6 +267,7 @@ class Trainer:
         self.periodic.append(result.to_dict(names))
         telemetry.scalars({"eval/auc_mean": result.mean, "eval/auc_std": result.std,
                            **{f"eval_task/{names[p]}": v for p, v in result.property_means.items()}}, step)
+        telemetry.results({"auc_paper": max(r["auc_mean"] for r in self.periodic)}, step)
         tqdm.write(f"iteration {step}: test ROC-AUC {100 * result.mean:.2f} (paper protocol draw)")
 
     def evaluate(self, evaluation_index: int, draws: int) -> EvaluationResult:
@@ -287,6 +292,9 @@ class Trainer:
         names = self.dataset.property_names
         final = self.evaluate(FINAL_EVALUATION_INDEX, draws=cfg.eval.final_draws)
         telemetry.scalars({"eval/final_auc_mean": final.mean}, self.driver.iteration)
+        telemetry.results({"auc_honest": final.mean, "auc_honest_std": final.std,
+                           "query_loss": self.history[-1]["query_loss"] if self.history else None},
+                          self.driver.iteration)
         self._close_segment()
         best = max(self.periodic, key=lambda r: r["auc_mean"]) if self.periodic else None
         results = {

@@ -30,6 +30,7 @@ from torch_geometric.nn.inits import glorot, zeros
 from torch_geometric.utils import scatter, softmax
 
 from gsrl.checkpoint import load_on_cpu
+from gsrl.models.config import CONV_TYPES, POOLING_TYPES
 
 __all__ = [
     "CONV_TYPES",
@@ -40,9 +41,7 @@ __all__ = [
     "count_parameters",
 ]
 
-CONV_TYPES: tuple[str, ...] = ("gin", "gcn", "graphsage", "gat")
 JK_MODES: tuple[str, ...] = ("last", "concat", "max", "sum")
-POOLING_TYPES: tuple[str, ...] = ("mean", "sum", "max")
 
 # Vocabulary sizes fixed by the pretrain-gnns featurization; the checkpoints depend on them.
 NUM_ATOM_TYPES = 120  # atomic number 1..118 -> 0..117, plus two extra rows; 119 is the mask token

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gsrl.config import SchedulerConfig
+from gsrl.scheduling.config import SchedulerConfig
 from gsrl.errors import ConfigError
 
 

@@ -133,12 +133,12 @@ def train_link_predictor(cfg: LinkPredictionConfig, run_dir: Path, resume: bool 
     settings = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
     lock = layout.start(settings, resume=resume and layout.config_file.exists())
     try:
-        return _train(cfg, layout, settings, resume)
+        return _train(cfg, layout, resume)
     finally:
         lock.release()
 
 
-def _train(cfg: LinkPredictionConfig, layout: RunDirectory, settings: str, resume: bool) -> LinkResult:
+def _train(cfg: LinkPredictionConfig, layout: RunDirectory, resume: bool) -> LinkResult:
     if cfg.run.threads is not None:
         torch.set_num_threads(cfg.run.threads)
     device = device_named(cfg.run.device)
@@ -169,7 +169,7 @@ def _train(cfg: LinkPredictionConfig, layout: RunDirectory, settings: str, resum
         negatives.set_state(state["negatives_rng"])
         history, best_state, train_seconds = state["history"], state["best_model"], state["train_seconds"]
         logger.info("%s: resumed at epoch %d", layout.path, len(history))
-    telemetry = Telemetry(layout.tensorboard, settings)
+    telemetry = Telemetry(layout.tensorboard, dataclasses.asdict(cfg))
     try:
         for epoch in range(len(history) + 1, cfg.epochs + 1):
             started = time.perf_counter()
@@ -190,6 +190,7 @@ def _train(cfg: LinkPredictionConfig, layout: RunDirectory, settings: str, resum
         model.load_state_dict(best_state)
         test_auc, test_ap = link_scores(model, x, split, split.test_pos, split.test_neg)
         telemetry.scalars({"gae/test_auc": test_auc, "gae/test_ap": test_ap}, best + 1)
+        telemetry.results({"val_auc": history[best]["val_auc"], "test_auc": test_auc, "test_ap": test_ap}, best + 1)
     finally:
         telemetry.close()
     result = LinkResult(cfg.dataset, cfg.model, cfg.conv, cfg.seed, best + 1, history[best]["val_auc"],
