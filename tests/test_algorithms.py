@@ -136,7 +136,7 @@ def test_classifier_heads_skip_the_queries_in_the_inner_loop(tiny_config, monkey
 
 
 def test_unknown_algorithm_and_foreign_parameter_groups_are_rejected(tiny_config):
-    with pytest.raises(ConfigError, match="meta.algorithm must be one of"):
+    with pytest.raises(ConfigError, match="key .meta.algorithm. takes one of gsmeta, maml, protonet, reptile"):
         tiny_config("meta.algorithm=matching")
     config = tiny_config("meta.algorithm=protonet", "meta.adapt=[relation]")
     with pytest.raises(ConfigError, match=r"meta.adapt names \['relation'\].*PrototypeNetwork.*'metric_scale'"):

@@ -343,7 +343,7 @@ def test_shipped_configs_load() -> None:
 def test_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown config key"):
         load_config(None, ["epoch=3"], schema=FinetuneConfig)
-    with pytest.raises(ConfigError, match="unknown datasets"):
+    with pytest.raises(ConfigError, match=r"key 'datasets' takes datasets from one of .*, got \['pcba'\]"):
         load_config(None, ["datasets=[bbbp, pcba]"], schema=FinetuneConfig)
     with pytest.raises(ConfigError, match="unknown keys"):
         load_config(None, ["encoders=[{name: a, checkpoint: x.pth}]"], schema=FinetuneConfig)

@@ -195,7 +195,7 @@ def test_resumed_job_ends_exactly_as_an_uninterrupted_one(tmp_path, data_root, c
 
 
 def test_configs_reject_unknown_values_and_keys() -> None:
-    with pytest.raises(ConfigError, match="loss 'full'"):
+    with pytest.raises(ConfigError, match="key 'loss' takes one of dense, sampled, got 'full'"):
         load_config(None, ["loss=full"], schema=LinkPredictionConfig)
     with pytest.raises(ConfigError, match="unknown config key"):
         load_config(None, ["job.epoch=3"], schema=LinkSweepConfig)
