@@ -25,7 +25,10 @@ HONEST = "honest"
 
 def predict(runner: EpisodeRunner, params: Params, buffers: Params, spec: EpisodeSpec,
             batch_size: int) -> PropertyPrediction:
-    """Inner step(s) on the support with the context queries (train mode), then eval-mode predictions."""
+    """Inner step(s) on the support with the context queries (train mode), then eval-mode predictions.
+
+    The scores are the query logits: ROC-AUC ranks them, and a sigmoid in float32 would round large
+    logits to exactly 0 or 1 and tie molecules the logits still order."""
     model = runner.model
     with seeded(spec.seed, runner.device):
         model.train()
@@ -46,7 +49,7 @@ def predict(runner: EpisodeRunner, params: Params, buffers: Params, spec: Episod
             chunk_labels = labels[start:start + batch_size].to(runner.device)
             out = adapted_model.relate(support, adapted_model.encode(graphs), t.properties, t.support_labels,
                                        chunk_labels, with_support_logits=False)
-            scores.append(torch.sigmoid(out.query_logits).cpu())
+            scores.append(out.query_logits.double().cpu())
     return PropertyPrediction(spec.target, torch.cat(scores).numpy(), labels[:, 0].numpy())
 
 

@@ -33,7 +33,7 @@ class PropertyPrediction:
     """Test-query predictions of one evaluation episode."""
 
     target: int
-    scores: np.ndarray
+    scores: np.ndarray  # query logits (any increasing function of P(active) ranks the same)
     labels: np.ndarray
 
 
