@@ -23,7 +23,7 @@ from torch_geometric.data import Batch
 from gsrl.checkpoint import cpu_state_dict
 from gsrl.config import config_from_dict
 from gsrl.data.corpora import CorpusManifest, load_shards, manifest_from_dict
-from gsrl.data.featurize import FEATURIZER_VERSION
+from gsrl.data.features import FEATURIZER_VERSION
 from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.pretraining.registry import make_strategy

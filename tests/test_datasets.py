@@ -23,7 +23,8 @@ from gsrl.data.datasets import (
     register_fewshot_dataset,
 )
 from gsrl.checkpoint import sha256_of
-from gsrl.data.featurize import FEATURIZER_VERSION, smiles_to_graph
+from gsrl.data.featurize import smiles_to_graph
+from gsrl.data.features import FEATURIZER_VERSION
 from gsrl.data.report import dataset_report, format_report
 from gsrl.data.roots import DataFileMissing, resolve_data_root
 

@@ -20,7 +20,8 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from gsrl.config import load_config
-from gsrl.data.featurize import MASK_ATOM_TYPE, MASK_BOND_TYPE, smiles_to_graph
+from gsrl.data.featurize import smiles_to_graph
+from gsrl.data.features import MASK_ATOM_TYPE, MASK_BOND_TYPE
 from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining import (
     STRATEGIES,

@@ -10,7 +10,7 @@ import torch
 
 from gsrl.config import load_config
 from gsrl.checkpoint import sha256_of
-from gsrl.data.featurize import FEATURIZER_VERSION
+from gsrl.data.features import FEATURIZER_VERSION
 from gsrl.models.checkpoints import SHIPPED_DIR, resolve_checkpoint
 from gsrl.models.encoder import MoleculeEncoder
 from gsrl.runtime import build_model, load_dataset

@@ -29,7 +29,7 @@ import torch
 from torch_geometric.data import Data
 
 from gsrl.checkpoint import atomic_write_bytes, atomic_write_json, sha256_of
-from gsrl.data.featurize import FEATURIZER_VERSION
+from gsrl.data.features import FEATURIZER_VERSION
 from gsrl.data.graphs import MoleculeGraphs
 from gsrl.data.labels import TableColumns, open_text, read_label_table
 from gsrl.data.registry import lookup, register

@@ -26,20 +26,7 @@ import torch
 from rdkit import Chem, rdBase
 from torch_geometric.data import Data
 
-# Bump whenever the produced features change, so that processed caches are rebuilt.
-FEATURIZER_VERSION: str = "hu2020-v1"
-
-NUM_ATOM_TYPES = 120
-NUM_CHIRALITY_TAGS = 3
-NUM_BOND_TYPES = 6
-NUM_BOND_DIRECTIONS = 3
-SELF_LOOP_BOND_TYPE = 4
-MASK_BOND_TYPE = 5
-MASK_ATOM_TYPE = 119
-
-# Row used for atoms outside atomic numbers 1..118 (dummy atoms, query atoms).
-UNKNOWN_ATOM_TYPE = 118
-_MAX_ATOMIC_NUMBER = 118
+from gsrl.data.features import MAX_ATOMIC_NUMBER, UNKNOWN_ATOM_TYPE
 
 _CHIRALITY_INDEX: dict[Chem.ChiralType, int] = {
     Chem.ChiralType.CHI_UNSPECIFIED: 0,
@@ -61,7 +48,7 @@ _BOND_DIR_INDEX: dict[Chem.BondDir, int] = {
 
 def atom_type_index(atomic_number: int) -> int:
     """Row of the atom-type table for an atomic number (118 when outside 1..118)."""
-    if 1 <= atomic_number <= _MAX_ATOMIC_NUMBER:
+    if 1 <= atomic_number <= MAX_ATOMIC_NUMBER:
         return atomic_number - 1
     return UNKNOWN_ATOM_TYPE
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from gsrl.data.featurize import FEATURIZER_VERSION
+from gsrl.data.features import FEATURIZER_VERSION
 from gsrl.data.graphs import MoleculeGraphs
 from gsrl.data.labels import LabelTable, TableColumns
 from gsrl.data.smiles_graphs import ParseReport

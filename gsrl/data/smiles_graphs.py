@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from gsrl.data.featurize import mol_to_arrays, parse_smiles
 from gsrl.data.graphs import MoleculeGraphs
 
 logger = logging.getLogger(__name__)
@@ -43,6 +42,8 @@ def featurize_smiles(
 ) -> tuple[MoleculeGraphs, np.ndarray, ParseReport]:
     """Graphs of every parsable SMILES, the mask of parsed entries and the parse report
     (failures named by their row in `source_file`)."""
+    from gsrl.data.featurize import mol_to_arrays, parse_smiles  # RDKit: needed to featurize, not to load a cache
+
     xs, edge_indices, edge_attrs = [], [], []
     parsed = np.zeros(len(smiles_list), dtype=bool)
     failed: list[tuple[int, str]] = []

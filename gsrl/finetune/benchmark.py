@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gsrl.checkpoint import identity_digest, sha256_of
-from gsrl.data.featurize import FEATURIZER_VERSION
+from gsrl.data.features import FEATURIZER_VERSION
 from gsrl.data.property_datasets import PROPERTY_SOURCES, PropertyDataset
 from gsrl.data.scaffold import ScaffoldSplit
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig

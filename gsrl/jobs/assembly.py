@@ -1,21 +1,25 @@
 """Builders that assemble meta-training's roles from a config (Acme-style: small roles, one place that wires them).
 
 `make_scheduler_env` is also the entry point `gymnasium.make("gsrl/TaskScheduler-v0", config=...)` calls:
-the environment made alone gets in-process workers and a driver-side learner.
+the environment made alone gets in-process workers and a driver-side learner. Ray is imported only
+when the config asks for it, so the local backend runs where Ray is not installed (e.g. a bare GPU box).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from actors.episode_worker import EpisodeWorker
 from actors.worker_group import LocalWorkerGroup, WorkerGroup
 from envs.task_scheduler import TaskSchedulerEnv
-from gsrl.cluster import check_capacity, connect
 from gsrl.config import Config, config_from_dict, load_config
 from gsrl.data.datasets import FewShotDataset
 from gsrl.models.episode_network import EpisodeNetwork
 from gsrl.runtime import build_model, load_dataset, resolve_device
 from learners.meta_learner import MetaLearner
-from learners.remote_learner import RemoteMetaLearner
+
+if TYPE_CHECKING:
+    from learners.remote_learner import RemoteMetaLearner
 
 
 def make_worker_group(config: Config, dataset: FewShotDataset) -> WorkerGroup:
@@ -23,6 +27,7 @@ def make_worker_group(config: Config, dataset: FewShotDataset) -> WorkerGroup:
     if config.run.backend == "local":
         return LocalWorkerGroup([EpisodeWorker(config, dataset=dataset) for _ in range(config.run.workers)])
     from actors.ray_worker_group import RayWorkerGroup
+    from gsrl.cluster import check_capacity, connect
 
     connect(config.ray.address)
     check_capacity(config)
@@ -32,6 +37,9 @@ def make_worker_group(config: Config, dataset: FewShotDataset) -> WorkerGroup:
 def make_meta_learner(model: EpisodeNetwork, config: Config) -> MetaLearner | RemoteMetaLearner:
     """The learner where `ray.learner` puts it: in the driver, or (Ray backend) in its own actor."""
     if config.run.backend == "ray" and config.ray.learner == "actor":
+        from gsrl.cluster import connect
+        from learners.remote_learner import RemoteMetaLearner
+
         connect(config.ray.address)
         return RemoteMetaLearner(model, config)
     return MetaLearner(model, config)

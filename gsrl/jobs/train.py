@@ -28,7 +28,7 @@ from gsrl.checkpoint import CheckpointStore, git_commit
 from gsrl.config import Config, load_config
 from gsrl.data.datasets import FewShotDataset
 from gsrl.data.episodes import RngStream, derive_rng
-from gsrl.data.featurize import FEATURIZER_VERSION
+from gsrl.data.features import FEATURIZER_VERSION
 from gsrl.data.roots import resolve_data_root
 from gsrl.jobs.assembly import make_meta_learner, make_worker_group
 from gsrl.jobs.dashboard import meta_training_dashboard

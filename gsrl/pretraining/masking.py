@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
-from gsrl.data.featurize import MASK_ATOM_TYPE, MASK_BOND_TYPE, SELF_LOOP_BOND_TYPE
+from gsrl.data.features import MASK_ATOM_TYPE, MASK_BOND_TYPE, SELF_LOOP_BOND_TYPE
 from gsrl.models.encoder import MoleculeEncoder
 from gsrl.pretraining.base import Metrics, PretrainingStrategy
 
