@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -37,12 +38,15 @@ def machine() -> dict:
 
 
 def provenance() -> dict:
-    """Command, commit, machine and versions, the header of every result file."""
-    import ray
-
+    """Command, commit, machine and versions, the header of every result file (Ray's: None where it is not
+    installed, as on a bare accelerator machine)."""
+    try:
+        ray_version = importlib.metadata.version("ray")
+    except importlib.metadata.PackageNotFoundError:
+        ray_version = None
     return {"command": " ".join([Path(sys.executable).name, *sys.argv]), "git_commit": git_commit(),
             "machine": machine(),
-            "versions": {"python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__}}
+            "versions": {"python": platform.python_version(), "torch": torch.__version__, "ray": ray_version}}
 
 
 def timed_iterations(driver: MetaTrainingDriver, warmup: int, iterations: int) -> list[dict[str, float]]:
