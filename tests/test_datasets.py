@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from gsrl.data import datasets, processed_cache, roots, smiles_graphs
+from gsrl.data import datasets, featurize, processed_cache, roots
 from gsrl.data.datasets import (
     FEWSHOT_DATASETS,
     FEWSHOT_REGISTRY,
@@ -155,7 +155,7 @@ def test_warm_load_does_no_rdkit_parsing(
     def fail(smiles: str) -> None:
         raise AssertionError("a warm load must not parse SMILES")
 
-    monkeypatch.setattr(smiles_graphs, "parse_smiles", fail)
+    monkeypatch.setattr(featurize, "parse_smiles", fail)
     warm = load_fewshot_dataset("sider", data_root, cache_dir)
     assert warm.smiles == sider.smiles and warm.source_rows == sider.source_rows
     assert torch.equal(warm.labels, sider.labels)
@@ -231,13 +231,13 @@ class ParseCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        original = smiles_graphs.parse_smiles
+        original = featurize.parse_smiles
 
         def counting(smiles: str):
             self.calls += 1
             return original(smiles)
 
-        monkeypatch.setattr(smiles_graphs, "parse_smiles", counting)
+        monkeypatch.setattr(featurize, "parse_smiles", counting)
 
 
 def _nan_list(t: torch.Tensor) -> list:

@@ -5,19 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gsrl.data import featurize
+from gsrl.data import features
 from gsrl.data.featurize import smiles_to_graph
 
 
 def test_table_sizes_match_pretrained_embeddings() -> None:
     # Shapes of x_embedding1/2 and edge_embedding1/2 in the pretrain-gnns checkpoints.
-    assert featurize.NUM_ATOM_TYPES == 120
-    assert featurize.NUM_CHIRALITY_TAGS == 3
-    assert featurize.NUM_BOND_TYPES == 6
-    assert featurize.NUM_BOND_DIRECTIONS == 3
-    assert (featurize.SELF_LOOP_BOND_TYPE, featurize.MASK_BOND_TYPE) == (4, 5)
-    assert featurize.MASK_ATOM_TYPE == 119
-    assert isinstance(featurize.FEATURIZER_VERSION, str) and featurize.FEATURIZER_VERSION
+    assert features.NUM_ATOM_TYPES == 120
+    assert features.NUM_CHIRALITY_TAGS == 3
+    assert features.NUM_BOND_TYPES == 6
+    assert features.NUM_BOND_DIRECTIONS == 3
+    assert (features.SELF_LOOP_BOND_TYPE, features.MASK_BOND_TYPE) == (4, 5)
+    assert features.MASK_ATOM_TYPE == 119
+    assert isinstance(features.FEATURIZER_VERSION, str) and features.FEATURIZER_VERSION
 
 
 def test_benzene_stays_aromatic() -> None:
