@@ -216,7 +216,7 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
         for domain in domains:
             if not domain.admits(value):
                 kind = {int: "an integer", float: "a number", str: "a string"}.get(base, "a value")
-                raise ConfigError(f"{source}: key '{key}' takes {domain.describe(kind)}, got {value!r}")
+                raise ConfigError(f"{source}: {InvalidValue(key, value, domain.describe(kind))}")
         return value
     if origin is list:
         if not isinstance(value, list):

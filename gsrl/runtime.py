@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from gsrl.config import Config
-from gsrl.errors import ConfigError, UnknownName
+from gsrl.errors import InvalidValue, UnknownName
 from gsrl.data.datasets import FewShotDataset, load_fewshot_dataset
 from gsrl.data.roots import resolve_data_root
 from gsrl.models.checkpoints import resolve_checkpoint
@@ -49,7 +49,7 @@ def load_dataset(config: Config) -> FewShotDataset:
     try:
         return load_fewshot_dataset(config.data.dataset, resolve_data_root(config.data.root), cache_dir(config))
     except UnknownName as error:
-        raise ConfigError(f"key 'data.dataset' takes one of {', '.join(error.known)}, got {error.name!r}") from None
+        raise InvalidValue("data.dataset", error.name, "one of " + ", ".join(error.known)) from None
 
 
 def build_model(dataset: FewShotDataset, config: Config, seed: int | None = None) -> EpisodeNetwork:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import shutil
-import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +14,9 @@ import pytest
 
 from gsrl.data.download import ChecksumMismatch, download_datasets, download_file, fetch_source
 from gsrl.data.sources import CHEMPROP_BASE_URL, SOURCES, DataSource, Unpack, dataset_names, sources_for
+from tests.conftest import loopback_file_server
 
 SIDER = SOURCES["sider"]
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
-        pass
 
 
 @pytest.fixture
@@ -31,16 +24,8 @@ def serve(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """(base URL, folder) of an empty loopback mirror."""
     served = tmp_path / "mirror"
     served.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", served
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_file_server(served) as base_url:
+        yield base_url, served
 
 
 

@@ -12,18 +12,17 @@ a fresh folder (so `~/data` is new and the processed-data cache starts cold).
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import loopback_file_server
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -112,17 +111,8 @@ def mirror(data_root: Path, tmp_path_factory):
     served = tmp_path_factory.mktemp("mirror")
     for name in ("tox21.csv", "sider.csv"):
         shutil.copyfile(data_root / "moleculenet" / name, served / name)
-    handler = functools.partial(QuietHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    with loopback_file_server(served) as base_url:
+        yield base_url + "/"
 
 
 def test_readme_tour_runs_as_printed(checkout, mirror, data_root, tmp_path):
