@@ -47,7 +47,7 @@ class EpisodeWorker:
         self.device = device or resolve_device(config)
         self.dataset = dataset if dataset is not None else load_dataset(config)
         self.model = build_model(self.dataset, config).to(self.device)
-        self.runner = EpisodeRunner(self.model, self.dataset, config.meta, self.device)
+        self.runner = EpisodeRunner(self.model, self.dataset, config.meta, self.device, config.run.precision)
         self.version = -1
         self.params: dict[str, Tensor] = {}
         self.buffers: dict[str, Tensor] = {}

@@ -1,15 +1,17 @@
 """Accelerator check: the figures a GPU run of gsrl is judged by, from one prepared script.
 
 On one device, with the local backend, it measures:
-- seconds per meta-iteration at the SIDER 10-shot published settings (fp32), with the breakdown;
-- seconds per SIDER evaluation (one support draw per test property);
-- attribute-masking pretraining molecules/s (the published 5 x 300 GIN, batch 256).
+- seconds per meta-iteration at the SIDER 10-shot published settings, fp32 and bf16 (`run.precision`),
+  with the breakdown;
+- seconds per SIDER evaluation (one support draw per test property), in each precision;
+- attribute-masking pretraining molecules/s (the published 5 x 300 GIN, batch 256), fp32 and bf16.
 
 It reads only the project's own featurized caches, so the machine it runs on needs torch and
 torch-geometric, not RDKit or Ray. `--prepare DIR` (here, with RDKit) writes those caches, and the two
 small source files whose checksums key them, into DIR, which then travels with the working tree.
-Not measured yet, and named so in the JSON: bf16 (there is no `run.precision` key yet) and the
-molecular VGAE (its molecule vocabulary imports RDKit).
+bf16 is measured where `run.precision=bf16` is allowed (CUDA, or a CPU with bf16 instructions) and
+named as not measured, with the reason, elsewhere. Not measured yet: the molecular VGAE (its
+molecule vocabulary imports RDKit).
 
     python benchmarks/gpu_check.py --prepare gpu-check-data                  # here, once (ignored by git)
     python benchmarks/gpu_check.py --data gpu-check-data --device cuda      # on the accelerator
@@ -36,6 +38,7 @@ from gsrl.data.corpora import CorpusCache, featurize_shard, load_shards, read_sm
 from gsrl.data.roots import resolve_data_root
 from gsrl.jobs.train import MetaTrainingDriver
 from gsrl.models.encoder import MoleculeEncoder
+from gsrl.precision import autocast, bf16_unsupported_reason
 from gsrl.pretraining.registry import make_strategy
 from gsrl.runtime import load_dataset
 from record import RESULTS, provenance, timed_iterations
@@ -48,10 +51,10 @@ TINY = ["encoder.num_layers=2", "encoder.emb_dim=16", "relation.edge_hidden_dim=
         "eval.batch_size=256"]
 
 
-def meta_config(data: Path, device: str, tiny: bool):
+def meta_config(data: Path, device: str, tiny: bool, precision: str = "fp32"):
     return load_config(CONFIG, [f"data.root={data / 'data'}", f"data.cache_dir={data / 'cache'}",
-                                f"run.device={device}", "run.progress=false", "eval.progress=false",
-                                *(TINY if tiny else [])])
+                                f"run.device={device}", f"run.precision={precision}", "run.progress=false",
+                                "eval.progress=false", *(TINY if tiny else [])])
 
 
 def prepare(data: Path, tiny: bool) -> None:
@@ -73,8 +76,8 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def meta_training(data: Path, device: str, tiny: bool, iterations: int) -> dict:
-    config = meta_config(data, device, tiny)
+def meta_training(data: Path, device: str, tiny: bool, iterations: int, precision: str) -> dict:
+    config = meta_config(data, device, tiny, precision)
     driver = MetaTrainingDriver(config)
     rows = timed_iterations(driver, warmup=1, iterations=iterations)
     started = time.perf_counter()
@@ -87,7 +90,7 @@ def meta_training(data: Path, device: str, tiny: bool, iterations: int) -> dict:
             "test_properties": len(result.per_property)}
 
 
-def pretraining(data: Path, device: torch.device, tiny: bool, steps: int) -> dict:
+def pretraining(data: Path, device: torch.device, tiny: bool, steps: int, precision: str) -> dict:
     corpus = load_shards(data / json.loads((data / "corpus.json").read_text())["shards"], [0])
     layers, width, batch_size = (2, 16, 32) if tiny else (5, 300, 256)
     torch.manual_seed(0)
@@ -100,7 +103,8 @@ def pretraining(data: Path, device: torch.device, tiny: bool, steps: int) -> dic
         started = time.perf_counter()
         ids = rng.integers(0, len(corpus), batch_size)
         batch = Batch.from_data_list([strategy.prepare(corpus.molecule(int(i)), rng) for i in ids]).to(device)
-        loss, _ = strategy(batch)
+        with autocast(device, precision):
+            loss, _ = strategy(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -131,10 +135,14 @@ def main() -> None:
     started = time.perf_counter()
     record = {"benchmark": "gpu_check", **provenance(), "device": str(device),
               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "meta_training_fp32": meta_training(args.data, args.device, args.tiny, iterations),
-              "pretraining_fp32": pretraining(args.data, device, args.tiny, steps),
-              "not_measured": {"bf16": "no run.precision key yet",
-                               "molecular_vgae": "its molecule vocabulary imports RDKit"}}
+              "not_measured": {"molecular_vgae": "its molecule vocabulary imports RDKit"}}
+    bf16_refused = bf16_unsupported_reason(device)
+    for precision in ("fp32", "bf16"):
+        if precision == "bf16" and bf16_refused:
+            record["not_measured"]["bf16"] = bf16_refused
+            continue
+        record[f"meta_training_{precision}"] = meta_training(args.data, args.device, args.tiny, iterations, precision)
+        record[f"pretraining_{precision}"] = pretraining(args.data, device, args.tiny, steps, precision)
     record["wall_seconds"] = time.perf_counter() - started
     out = args.out or RESULTS / f"gpu_check-{record['device_name'].replace(' ', '_')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,7 @@ def _load_yaml(text: str):
 # The shared core: every job's config has these three sections, with these key names and meanings.
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -73,6 +74,8 @@ class RunPlace(RunOutput):
 
     device: Annotated[str, OneOf(DEVICES)] = "auto"
     threads: PositiveInt | None = None  # torch intra-op threads of each process; None keeps torch's default
+    # fp32, or bf16: matrix products in bfloat16 under torch.autocast (CUDA, or a CPU with bf16 instructions)
+    precision: Annotated[str, OneOf(PRECISIONS)] = "fp32"
 
 
 @dataclass
@@ -95,6 +98,12 @@ class DataParallelRun(RunPlace):
 @dataclass
 class DataParallelRay(RayResources):
     max_failures: NonNegativeInt = 2  # worker-group restarts Ray Train attempts from the last checkpoint
+
+
+def check_fp32_only(run: RunPlace, job: str) -> None:
+    """Jobs whose loops have no mixed-precision path refuse bf16 rather than ignore it."""
+    if run.precision != "fp32":
+        raise InvalidValue("run.precision", run.precision, f"fp32 (the {job} runs in fp32)")
 
 
 def check_data_parallel_device(run: DataParallelRun, ray: DataParallelRay) -> None:

@@ -25,6 +25,7 @@ from gsrl.config import config_from_dict
 from gsrl.data.corpora import CorpusManifest, load_shards, manifest_from_dict
 from gsrl.data.features import FEATURIZER_VERSION
 from gsrl.models.encoder import MoleculeEncoder
+from gsrl.precision import autocast
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.pretraining.registry import make_strategy
 from learners.data_parallel import end_epoch, rank_shards, resume_and_wrap, start_worker, steps_per_epoch, telemetry
@@ -60,7 +61,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         for step in range(steps):
             ids = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             batch = Batch.from_data_list([strategy.prepare(corpus.molecule(int(i)), rng) for i in ids]).to(device)
-            loss, metrics = model(batch)
+            with autocast(device, cfg.run.precision):
+                loss, metrics = model(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -3,7 +3,7 @@
 import torch
 from torch_geometric.utils import scatter
 
-from gsrl.models.relation import NUM_EDGE_TYPES, EpisodeStructure, RelationNet
+from gsrl.models.relation import NUM_EDGE_TYPES, EdgeScorer, EpisodeStructure, RelationNet
 
 
 def sparse_relation(net: RelationNet, properties, molecules, support_labels, query_aux, unk_weight):
@@ -69,3 +69,72 @@ def test_structure_counts_and_no_query_target_edge():
     assert without_unk.counts[0].tolist() == [2, 1, 2, 1, 0]
     assert without_unk.counts[1].tolist() == [2, 2, 2, 1, 1]
     assert with_unk.type_sums.shape[-1] == NUM_EDGE_TYPES
+
+
+def grid_edge_scores(scorer, mol):
+    """Reference: the edge MLP over every ordered pair of the n x n grid, BatchNorm as BatchNorm2d."""
+    x = torch.exp(-(mol.unsqueeze(2) - mol.unsqueeze(1)).abs())  # [B, n, n, d]
+    for linear, norm in zip(scorer.hidden, scorer.norms):
+        y = linear(x)
+        if scorer.training:
+            mean, var = y.mean(dim=(0, 1, 2)), y.var(dim=(0, 1, 2), unbiased=False)
+        else:
+            mean, var = norm.running_mean, norm.running_var
+        x = torch.nn.functional.leaky_relu((y - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias)
+    scores = torch.sigmoid(scorer.out(x).squeeze(-1)) * (1 - torch.eye(mol.shape[1], dtype=mol.dtype))
+    top = scores.topk(scorer.top_k, dim=-1).indices
+    return scores * torch.zeros_like(scores).scatter(-1, top, 1.0)
+
+
+def edge_scorer(seed=0):
+    torch.manual_seed(seed)
+    scorer = EdgeScorer(dim=6, hidden_dim=4, num_layers=3, dropout=0.0, top_k=3).double()
+    for norm in scorer.norms:  # non-trivial affine and running statistics
+        norm.weight.data.uniform_(0.5, 1.5), norm.bias.data.uniform_(-0.5, 0.5)
+        norm.running_mean.uniform_(-0.5, 0.5), norm.running_var.uniform_(0.5, 2.0)
+    return scorer
+
+
+def test_edge_scorer_equals_the_full_grid_mlp_in_train_mode_with_its_running_statistics():
+    scorer, reference = edge_scorer(), edge_scorer()
+    mol = torch.randn(3, 5, 6, dtype=torch.float64)
+    assert torch.allclose(scorer.train()(mol), grid_edge_scores(reference.train(), mol), atol=1e-12)
+    expected = torch.exp(-(mol.unsqueeze(2) - mol.unsqueeze(1)).abs())
+    for linear, norm in zip(reference.hidden, reference.norms):  # nn.BatchNorm2d's running statistics
+        flat = linear(expected).reshape(-1, norm.num_features)
+        mean, var = flat.mean(0), flat.var(0, unbiased=False)
+        norm.running_mean.mul_(0.9).add_(0.1 * mean)
+        norm.running_var.mul_(0.9).add_(0.1 * flat.var(0, unbiased=True))
+        normalized = (linear(expected) - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
+        expected = torch.nn.functional.leaky_relu(normalized)
+    for ours, theirs in zip(scorer.norms, reference.norms):
+        assert torch.allclose(ours.running_mean, theirs.running_mean, atol=1e-12)
+        assert torch.allclose(ours.running_var, theirs.running_var, atol=1e-12)
+
+
+def test_edge_scorer_eval_mode_folds_batch_norm_and_scores_shared_pairs_once():
+    scorer = edge_scorer().eval()
+    support = torch.randn(5, 6, dtype=torch.float64)
+    mol = torch.cat([support.expand(4, -1, -1), torch.randn(4, 1, 6, dtype=torch.float64)], dim=1)
+    reference = grid_edge_scores(scorer, mol)
+    assert torch.allclose(scorer(mol), reference, atol=1e-12)
+    assert torch.allclose(scorer(mol, shared=5), reference, atol=1e-12)
+
+
+def test_relation_net_eval_mode_with_a_shared_support_equals_the_unshared_computation():
+    torch.manual_seed(1)
+    dim, n_support, batch, num_props = 8, 6, 4, 3
+    net = RelationNet(dim, num_layers=2, edge_hidden_dim=4, edge_layers=2, dropout=0.1, input_dropout=0.1,
+                      top_k=3).double()
+    net.train()(torch.randn(num_props, dim, dtype=torch.float64), torch.randn(batch, n_support + 1, dim,
+                dtype=torch.float64), EpisodeStructure.build(torch.zeros(n_support, num_props, dtype=torch.float64),
+                                                             torch.zeros(batch, num_props - 1, dtype=torch.float64),
+                                                             True, 1.0))  # running statistics away from 0 / 1
+    net.eval()
+    properties = torch.randn(num_props, dim, dtype=torch.float64)
+    support = torch.randn(n_support, dim, dtype=torch.float64)
+    molecules = torch.cat([support.expand(batch, -1, -1), torch.randn(batch, 1, dim, dtype=torch.float64)], dim=1)
+    labels = torch.randint(0, 2, (n_support, num_props)).double()
+    structure = EpisodeStructure.build(labels, torch.randint(0, 2, (batch, num_props - 1)).double(), True, 1.0)
+    assert torch.allclose(net(properties, molecules, structure, shared_molecules=n_support),
+                          net(properties, molecules, structure), atol=1e-12)

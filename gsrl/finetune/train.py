@@ -32,6 +32,8 @@ from gsrl.data.property_datasets import PropertyDataset
 from gsrl.data.scaffold import ScaffoldSplit
 from gsrl.finetune.config import EncoderSpec, FinetuneConfig
 from gsrl.models.encoder import MoleculeEncoder
+from gsrl.models.functional import full_precision
+from gsrl.precision import autocast, check_precision
 from gsrl.rundir import RunDirectory
 from gsrl.runtime import device_named
 from gsrl.telemetry import Telemetry
@@ -178,7 +180,8 @@ def _train_epoch(
     losses = []
     for start in range(0, len(order), config.batch_size):
         batch_ids = order[start:start + config.batch_size]
-        logits = model(dataset.graphs.collate_ids(batch_ids).to(device))
+        with autocast(device, config.run.precision):
+            logits = full_precision(model(dataset.graphs.collate_ids(batch_ids).to(device)))
         loss = masked_bce(logits, dataset.labels[torch.from_numpy(batch_ids)].to(device))
         optimizer.zero_grad()
         loss.backward()
@@ -244,6 +247,7 @@ def finetune(
     off the first ``config.epochs`` epochs: both equal a run of exactly that length.
     """
     device = device_named(config.run.device)
+    check_precision(config.run.precision, device)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = build_predictor(dataset.num_tasks, encoder, config).to(device)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import torch
 import yaml
 
 from actors.corpus_featurizer import build_corpus
@@ -20,6 +21,7 @@ from gsrl.data.corpora import CorpusCache
 from gsrl.data.roots import resolve_data_root
 from gsrl.errors import ConfigError
 from gsrl.models.checkpoints import resolve_checkpoint
+from gsrl.precision import check_precision
 from gsrl.pretraining.config import PretrainConfig
 from gsrl.rundir import RunDirectory
 from gsrl.runtime import resolve_cache_dir
@@ -33,6 +35,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: Path | None = None, resume: bo
     layout = RunDirectory(Path(run_dir or Path(cfg.run.output_dir) / cfg.name).resolve())
     settings = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
     layout.check(resume)
+    check_precision(cfg.run.precision, torch.device("cuda" if cfg.ray.worker_gpus > 0 else "cpu"))
     connect_for(cfg)
     data_root = resolve_data_root(cfg.data.root)
     source = Path(cfg.corpus.path)

@@ -25,6 +25,8 @@ from gsrl.meta.algorithms import algorithm_named
 from gsrl.meta.config import MetaConfig
 from gsrl.meta.losses import binary_cross_entropy
 from gsrl.models.episode_network import EpisodeNetwork, EpisodeOutput
+from gsrl.models.functional import full_precision
+from gsrl.precision import autocast, check_precision
 
 Params = dict[str, Tensor]
 
@@ -58,19 +60,30 @@ class EpisodeRunner:
     """Runs the configured algorithm's episodes of one dataset on a model replica (the module only
     supplies structure; parameters and buffers are passed in)."""
 
-    def __init__(self, model: EpisodeNetwork, dataset, meta: MetaConfig, device: torch.device):
+    def __init__(self, model: EpisodeNetwork, dataset, meta: MetaConfig, device: torch.device,
+                 precision: str = "fp32"):
+        check_precision(precision, device)
         self.model = model
         self.dataset = dataset
         self.meta = meta
         self.device = device
+        self.precision = precision
         self.rule = algorithm_named(meta.algorithm).rule
         self.adapt_names = model.parameter_names(meta.adapt)
 
     def tensors(self, spec: EpisodeSpec, include_query: bool = True) -> EpisodeTensors:
         return episode_tensors(spec, self.dataset, self.device, include_query)
 
+    def forward(self, function, *args, **kwargs) -> EpisodeOutput:
+        """An episode forward (`self.model`, or a method of a model) in the run's precision; the
+        logits and g it returns are float32 whatever the matrix products ran in."""
+        with autocast(self.device, self.precision):
+            out = function(*args, **kwargs)
+        return EpisodeOutput(*(None if t is None else full_precision(t) for t in
+                               (out.support_logits, out.query_logits, out.subgraph_embedding)))
+
     def call(self, params: Params, buffers: Params, *args, **kwargs) -> EpisodeOutput:
-        return functional_call(self.model, {**params, **buffers}, args, kwargs)
+        return self.forward(functional_call, self.model, {**params, **buffers}, args, kwargs)
 
     def support_loss_fn(self, running: Params, t: EpisodeTensors, query, query_labels):
         """Inner-loop loss: BCE of the support logits (for GS-Meta, every support molecule classified
@@ -124,7 +137,7 @@ class EpisodeRunner:
         embeddings = []
         for spec in specs:
             t = self.tensors(spec.without_auxiliary())
-            out = self.model(t.support, t.query, t.properties, t.support_labels, t.query_labels,
-                             with_support_logits=False)
+            out = self.forward(self.model, t.support, t.query, t.properties, t.support_labels, t.query_labels,
+                               with_support_logits=False)
             embeddings.append(out.subgraph_embedding)
         return torch.stack(embeddings)

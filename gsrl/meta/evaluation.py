@@ -18,6 +18,8 @@ from sklearn.metrics import roc_auc_score
 from gsrl.data.episodes import EpisodeSampler, EpisodeSpec, RngStream, derive_rng
 from gsrl.meta.episode import EpisodeRunner, Params, clone_buffers, seeded
 from gsrl.meta.messages import PropertyPrediction
+from gsrl.models.functional import full_precision
+from gsrl.precision import autocast
 
 PAPER = "paper"
 HONEST = "honest"
@@ -41,13 +43,19 @@ def predict(runner: EpisodeRunner, params: Params, buffers: Params, spec: Episod
     adapted_model.eval()
     scores = []
     labels = runner.dataset.labels[torch.tensor(spec.query)][:, list((spec.target,) + spec.auxiliary)]
+    # The encoders run in the run's precision; the relation net and classifier in float32, since
+    # bf16 logits (8 significant bits) would tie molecules that ROC-AUC must rank.
+    def encode(graphs):
+        with autocast(runner.device, runner.precision):
+            return full_precision(adapted_model.encode(graphs))
+
     with torch.no_grad():
-        support = adapted_model.encode(t.support)
+        support = encode(t.support)
         for start in range(0, len(spec.query), batch_size):
             ids = spec.query[start:start + batch_size]
             graphs = runner.dataset.graphs.collate_ids(ids).to(runner.device)
             chunk_labels = labels[start:start + batch_size].to(runner.device)
-            out = adapted_model.relate(support, adapted_model.encode(graphs), t.properties, t.support_labels,
+            out = adapted_model.relate(support, encode(graphs), t.properties, t.support_labels,
                                        chunk_labels, with_support_logits=False)
             scores.append(out.query_logits.double().cpu())
     return PropertyPrediction(spec.target, torch.cat(scores).numpy(), labels[:, 0].numpy())

@@ -31,6 +31,7 @@ from torch_geometric.utils import scatter, softmax
 
 from gsrl.checkpoint import load_on_cpu
 from gsrl.models.config import CONV_TYPES, POOLING_TYPES
+from gsrl.models.functional import dropout, full_precision
 
 __all__ = [
     "CONV_TYPES",
@@ -349,10 +350,10 @@ class MoleculeEncoder(nn.Module):
 
         layer_outputs = [h]
         for layer, (conv, batch_norm) in enumerate(zip(self.gnns, self.batch_norms)):
-            h = batch_norm(conv(h, *graph, **extra))
+            h = batch_norm(full_precision(conv(h, *graph, **extra)))
             if layer < self.num_layers - 1:
                 h = F.relu(h)
-            h = F.dropout(h, p=self.dropout, training=self.training)
+            h = dropout(h, self.dropout, self.training)
             layer_outputs.append(h)
 
         if self.jk == "last":

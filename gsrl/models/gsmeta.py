@@ -45,7 +45,8 @@ class GSMetaModel(EpisodeNetwork):
         support_labels, query_labels = support_labels.to(support.dtype), query_labels.to(support.dtype)
         structure = EpisodeStructure.build(support_labels, query_labels[:, 1:], self.unk_edges, self.unk_weight)
         molecules = torch.cat([support.expand(query.shape[0], -1, -1), query.unsqueeze(1)], dim=1)
-        return self.relation(self.property_embeddings(properties), molecules, structure)
+        return self.relation(self.property_embeddings(properties), molecules, structure,
+                             shared_molecules=support.shape[-2] if support.dim() == 2 else 0)
 
     @staticmethod
     def subgraph_embedding(h: Tensor) -> Tensor:

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gsrl.models.functional import dropout, full_precision
+
 MOL_MOL, INACTIVE, ACTIVE, UNKNOWN = 0, 1, 2, 3
 NUM_EDGE_TYPES = 4
 
@@ -72,9 +74,14 @@ class EdgeScorer(nn.Module):
     """Learned molecule–molecule edges: a_ij = sigmoid(MLP(exp(-|h_i - h_j|))), no self edge, top-k per row.
 
     The pair features are symmetric (x_ij = x_ji) and every diagonal pair is the all-ones vector,
-    so the MLP runs once per unordered pair plus once for the diagonal, and the BatchNorm
-    statistics weight them as the full n x n grid would (off-diagonal twice, diagonal n times).
-    This is the same function as the MLP over the whole grid at half the arithmetic and memory.
+    so the MLP runs once per unordered pair, and the diagonal enters only the training BatchNorm
+    statistics, weighted as the full n x n grid would weight it (off-diagonal pairs twice, the
+    diagonal n times). This is the same function as the MLP over the whole grid at half the
+    arithmetic and memory.
+
+    In eval mode BatchNorm is an affine map, folded into the preceding linear layer, and molecules
+    whose states are the same in every graph (`shared`, e.g. the support set before the first
+    relation layer) have their pairs among themselves scored once instead of once per graph.
     """
 
     def __init__(self, dim: int, hidden_dim: int, num_layers: int, dropout: float, top_k: int):
@@ -91,29 +98,67 @@ class EdgeScorer(nn.Module):
         self.dropout = dropout
         self.top_k = top_k
 
-    def forward(self, mol: Tensor) -> Tensor:
-        """mol [B, n, d] -> adjacency [B, n, n]; row r lists the edges r -> c."""
-        batch, n, dim = mol.shape
+    def forward(self, mol: Tensor, shared: int = 0) -> Tensor:
+        """mol [B, n, d] -> adjacency [B, n, n]; row r lists the edges r -> c. The first `shared`
+        molecules must have the same state in every graph; they are only exploited in eval mode."""
+        batch, n, _ = mol.shape
         rows, cols = torch.triu_indices(n, n, offset=1, device=mol.device)
-        difference = torch.zeros(rows.numel(), n, dtype=mol.dtype, device=mol.device)
-        pair_index = torch.arange(rows.numel(), device=mol.device)
-        difference[pair_index, rows] = 1.0
-        difference[pair_index, cols] = -1.0
-        pairs = torch.exp(-(difference @ mol).abs())  # [B, P, d], P = n(n-1)/2; one GEMM, not two gathers
-        diagonal = mol.new_ones(batch, 1, dim)  # exp(-|h_i - h_i|)
-        x = torch.cat([pairs, diagonal], dim=1)
-        for linear, norm in zip(self.hidden, self.norms):
-            x = F.leaky_relu(_grid_batch_norm(linear(x), norm, n))
-            if self.training and self.dropout > 0:  # channel dropout, as Dropout2d on [B, C, n, n]
-                x = x * F.dropout(x.new_ones(batch, 1, x.shape[-1]), self.dropout, training=True)
-        pair_scores = torch.sigmoid(self.out(x[:, :-1]).squeeze(-1))  # [B, P]
+        if self.training:
+            pair_scores = self._train_scores(mol, rows, cols)
+        else:
+            pair_scores, rows, cols = self._eval_scores(mol, rows, cols, shared if batch > 1 else 0)
         scores = _symmetric_matrix(pair_scores, rows, cols, n)
         top = scores.topk(min(self.top_k, n), dim=-1).indices
         return scores * torch.zeros_like(scores).scatter(-1, top, 1.0)
 
+    def _train_scores(self, mol: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+        """[B, P] pair scores with grid BatchNorm statistics and channel dropout."""
+        batch, n, dim = mol.shape
+        x = _pair_features(mol, rows, cols)  # [B, P, d], P = n(n-1)/2
+        diagonal = mol.new_ones(batch, 1, dim)  # exp(-|h_i - h_i|), the same for every i
+        for linear, norm in zip(self.hidden, self.norms):
+            x, diagonal = _grid_batch_norm(full_precision(linear(x)), full_precision(linear(diagonal)), norm, n)
+            x, diagonal = F.leaky_relu(x), F.leaky_relu(diagonal)
+            if self.dropout > 0:  # channel dropout, as Dropout2d on [B, C, n, n]
+                keep = F.dropout(x.new_ones(batch, 1, x.shape[-1]), self.dropout, training=True)
+                x, diagonal = x * keep, diagonal * keep
+        return torch.sigmoid(self.out(x).squeeze(-1))
+
+    def _eval_scores(self, mol: Tensor, rows: Tensor, cols: Tensor, shared: int) -> tuple[Tensor, Tensor, Tensor]:
+        """[B, P] pair scores with folded BatchNorm, and the (rows, cols) order they come in: pairs
+        among the shared molecules first (scored on graph 0, broadcast), then the others."""
+        batch = mol.shape[0]
+        among_shared = cols < shared  # rows < cols, so both ends are shared
+        shared_x = _pair_features(mol[:1], rows[among_shared], cols[among_shared])
+        own_x = _pair_features(mol, rows[~among_shared], cols[~among_shared])
+        scores = [self._folded_mlp(x) for x in (shared_x, own_x)]
+        pair_scores = torch.cat([scores[0].expand(batch, -1), scores[1]], dim=1)
+        order = torch.cat([among_shared.nonzero().squeeze(1), (~among_shared).nonzero().squeeze(1)])
+        return pair_scores, rows[order], cols[order]
+
+    def _folded_mlp(self, x: Tensor) -> Tensor:
+        for linear, norm in zip(self.hidden, self.norms):
+            scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+            x = F.leaky_relu(F.linear(x, linear.weight * scale.unsqueeze(1), norm.bias - norm.running_mean * scale))
+        return torch.sigmoid(self.out(x).squeeze(-1))
+
+
+def _pair_features(mol: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    """exp(-|h_r - h_c|) [B, P, d] for the pairs (rows[p], cols[p]): the differences come from one
+    matrix product with a +1/-1 selection matrix instead of two gathers."""
+    difference = torch.zeros(rows.numel(), mol.shape[1], dtype=mol.dtype, device=mol.device)
+    pair_index = torch.arange(rows.numel(), device=mol.device)
+    difference[pair_index, rows] = 1.0
+    difference[pair_index, cols] = -1.0
+    differences = difference @ mol
+    # |z| as z * sign(z) with the sign held in int8: autograd keeps one byte per element for the
+    # backward instead of abs's float input, and the derivative (sign(z), constant) is the same.
+    signs = torch.sign(differences.detach()).to(torch.int8)
+    return torch.exp(-(differences * signs))
+
 
 def _symmetric_matrix(values: Tensor, rows: Tensor, cols: Tensor, n: int) -> Tensor:
-    """[B, P] upper-triangle values -> [B, n, n] symmetric matrix with a zero diagonal."""
+    """[B, P] values of the pairs (rows[p] < cols[p]) -> [B, n, n] symmetric matrix with a zero diagonal."""
     index = torch.full((n, n), values.shape[1], dtype=torch.long, device=values.device)
     index[rows, cols] = torch.arange(values.shape[1], device=values.device)
     index[cols, rows] = index[rows, cols]
@@ -121,27 +166,21 @@ def _symmetric_matrix(values: Tensor, rows: Tensor, cols: Tensor, n: int) -> Ten
     return padded[:, index.reshape(-1)].reshape(-1, n, n)
 
 
-def _grid_batch_norm(x: Tensor, norm: nn.BatchNorm1d, n: int) -> Tensor:
-    """BatchNorm over the n x n grid of each graph, given [B, P + 1, C] = unordered pairs + the diagonal.
-
-    Train mode uses the grid's batch statistics (each pair counted twice, the diagonal n times)
-    and moves the running statistics like nn.BatchNorm2d would; eval mode uses the running ones.
-    """
-    if not norm.training:
-        return F.batch_norm(x.transpose(1, 2), norm.running_mean, norm.running_var, norm.weight, norm.bias,
-                            False, 0.0, norm.eps).transpose(1, 2)
-    weights = torch.full((x.shape[1],), 2.0, dtype=x.dtype, device=x.device)
-    weights[-1] = float(n)
-    count = x.shape[0] * n * n
-    mean = torch.einsum("bpc,p->c", x, weights) / count
-    centered = x - mean
-    var = torch.einsum("bpc,p->c", centered * centered, weights) / count
+def _grid_batch_norm(pairs: Tensor, diagonal: Tensor, norm: nn.BatchNorm1d, n: int) -> tuple[Tensor, Tensor]:
+    """Train-mode BatchNorm over the n x n grid of each graph, given its unordered pairs [B, P, C]
+    and its diagonal [B, 1, C]: batch statistics with each pair counted twice and the diagonal n
+    times; the running statistics move as nn.BatchNorm2d would move them."""
+    count = pairs.shape[0] * n * n
+    mean = (2.0 * pairs.sum(dim=(0, 1)) + n * diagonal.sum(dim=(0, 1))) / count
+    centered, centered_diagonal = pairs - mean, diagonal - mean
+    var = (2.0 * centered.square().sum(dim=(0, 1)) + n * centered_diagonal.square().sum(dim=(0, 1))) / count
     with torch.no_grad():
         momentum = norm.momentum
         norm.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
         norm.running_var.mul_(1 - momentum).add_(momentum * var.detach() * count / (count - 1))
         norm.num_batches_tracked.add_(1)
-    return centered * torch.rsqrt(var + norm.eps) * norm.weight + norm.bias
+    scale = norm.weight * torch.rsqrt(var + norm.eps)
+    return torch.addcmul(norm.bias, centered, scale), torch.addcmul(norm.bias, centered_diagonal, scale)
 
 
 class NodeUpdate(nn.Module):
@@ -156,12 +195,22 @@ class NodeUpdate(nn.Module):
         self.norm = nn.BatchNorm1d(dim)
         self.dropout = dropout
 
-    def forward(self, h: Tensor, weights: Tensor, counts: Tensor, type_sums: Tensor) -> Tensor:
+    def forward(self, h: Tensor, weights: Tensor, counts: Tensor, type_sums: Tensor, shared: int = 0) -> Tensor:
+        """h [B, N, d]; the first `shared` nodes have the same state in every graph, so in eval mode
+        their linear maps are computed once."""
         batch, n_nodes, dim = h.shape
-        summed = weights.transpose(1, 2) @ self.neighbor(h) + type_sums @ self.edge_type.weight
-        out = summed / counts.clamp(min=1).unsqueeze(-1) + self.root(h)
+        shared = 0 if self.training else shared
+        summed = weights.transpose(1, 2) @ _rowwise(self.neighbor, h, shared) + type_sums @ self.edge_type.weight
+        out = full_precision(summed / counts.clamp(min=1).unsqueeze(-1) + _rowwise(self.root, h, shared))
         out = F.leaky_relu(self.norm(out.reshape(-1, dim)).reshape(batch, n_nodes, dim))
-        return F.dropout(out, self.dropout, training=self.training)
+        return dropout(out, self.dropout, self.training)
+
+
+def _rowwise(linear: nn.Linear, h: Tensor, shared: int) -> Tensor:
+    """linear(h) for h [B, N, d] whose first `shared` rows are the same in every graph."""
+    if shared == 0 or h.shape[0] == 1:
+        return linear(h)
+    return torch.cat([linear(h[:1, :shared]).expand(h.shape[0], -1, -1), linear(h[:, shared:])], dim=1)
 
 
 class RelationLayer(nn.Module):
@@ -182,22 +231,27 @@ class RelationNet(nn.Module):
         self.input_dropout = input_dropout
         self.mol_mol_edges = mol_mol_edges
 
-    def forward(self, properties: Tensor, molecules: Tensor, structure: EpisodeStructure) -> Tensor:
+    def forward(self, properties: Tensor, molecules: Tensor, structure: EpisodeStructure,
+                shared_molecules: int = 0) -> Tensor:
         """properties [T, d] shared by all graphs (or [B, T, d] per graph), molecules [B, n_s + 1, d]
-        -> node states [B, N, d]."""
+        -> node states [B, N, d]. The first `shared_molecules` molecules (the support set) are the
+        same in every graph; until the first node update mixes in each graph's query, eval mode
+        computes their part once."""
         batch = molecules.shape[0]
         num_props = properties.shape[-2]
-        properties = F.dropout(properties, self.input_dropout, training=self.training)
-        molecules = F.dropout(molecules, self.input_dropout, training=self.training)
+        properties = dropout(properties, self.input_dropout, self.training)
+        molecules = dropout(molecules, self.input_dropout, self.training)
         h = torch.cat([properties.expand(batch, -1, -1), molecules], dim=1)
-        for layer in self.layers:
+        shared_nodes = (num_props if properties.dim() == 2 else 0) + shared_molecules
+        for index, layer in enumerate(self.layers):
             weights, counts, type_sums = structure.weights, structure.counts, structure.type_sums
+            first = index == 0
             if self.mol_mol_edges:
-                adjacency = layer.edges(h[:, num_props:])
+                adjacency = layer.edges(h[:, num_props:], shared_molecules if first else 0)
                 pad = (num_props, 0, num_props, 0)
                 weights = weights + F.pad(adjacency, pad)
                 counts = counts + F.pad((adjacency > 0).to(h.dtype).sum(dim=1), (num_props, 0))
                 mol_type = F.pad(adjacency.sum(dim=1), (num_props, 0)).unsqueeze(-1)
                 type_sums = type_sums + F.pad(mol_type, (MOL_MOL, NUM_EDGE_TYPES - 1 - MOL_MOL))
-            h = layer.nodes(h, weights, counts, type_sums)
+            h = layer.nodes(h, weights, counts, type_sums, shared_nodes if first else 0)
         return h

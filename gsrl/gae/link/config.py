@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from gsrl.config import DataPaths, RayResources, RunOutput, RunPlace
+from gsrl.config import DataPaths, RayResources, RunOutput, RunPlace, check_fp32_only
 from gsrl.domains import PositiveFloat, PositiveInt, Range, Seed, describe_choices
 from gsrl.errors import ConfigError, InvalidValue
 from gsrl.gae.link.datasets import GRAPH_DATASETS
@@ -45,6 +45,7 @@ class LinkPredictionConfig:
                               ("loss", LOSSES)):
             if getattr(self, key) not in registry:
                 raise InvalidValue(key, getattr(self, key), describe_choices(registry))
+        check_fp32_only(self.run, "link-prediction job")
         if self.val_fraction + self.test_fraction >= 1:
             raise ConfigError(f"val_fraction + test_fraction must be below 1, got {self.val_fraction} + "
                               f"{self.test_fraction}")

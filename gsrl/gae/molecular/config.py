@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from gsrl.config import DataParallelRay, DataParallelRun, DataPaths, check_data_parallel_device
+from gsrl.config import DataParallelRay, DataParallelRun, DataPaths, check_data_parallel_device, check_fp32_only
 from gsrl.domains import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range, Seed
 from gsrl.errors import ConfigError
 from gsrl.gae.molecular.molecules import AtomVocabulary
@@ -92,6 +92,7 @@ class MolecularVGAEConfig:
         return AtomVocabulary.from_list(self.atom_tokens)
 
     def validate(self) -> None:
+        check_fp32_only(self.run, "molecular VGAE")
         checks = [
             (self.decoder_width % self.decoder_heads == 0,
              f"decoder_width ({self.decoder_width}) must be divisible by decoder_heads ({self.decoder_heads})"),
