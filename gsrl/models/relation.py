@@ -151,6 +151,8 @@ def _pair_features(mol: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     difference[pair_index, rows] = 1.0
     difference[pair_index, cols] = -1.0
     differences = difference @ mol
+    if not differences.requires_grad:  # no graph to keep (eval, the pool): in place, no new [B, P, d] tensors
+        return differences.abs_().neg_().exp_()
     # |z| as z * sign(z) with the sign held in int8: autograd keeps one byte per element for the
     # backward instead of abs's float input, and the derivative (sign(z), constant) is the same.
     signs = torch.sign(differences.detach()).to(torch.int8)
