@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gsrl.data.roots import resolve_data_root
 from record import provenance, write
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,7 +29,8 @@ def speed(tree: Path, args: argparse.Namespace, stem: str) -> dict:
     """One metatrain_speed.py run of the code in `tree`; its record."""
     command = [sys.executable, "benchmarks/metatrain_speed.py", "-c", args.config, "--iterations",
                str(args.iterations), "--warmup", "1", "--evaluations", "1", "--name", stem]
-    env = {**os.environ, "PYTHONPATH": str(tree)}  # import gsrl from that tree, not the installed checkout
+    # gsrl imported from that tree, not the installed checkout; both read this checkout's data root
+    env = {**os.environ, "PYTHONPATH": str(tree), "GSRL_DATA_ROOT": str(resolve_data_root(None))}
     subprocess.run(command, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
     out = tree / "benchmarks" / "results" / f"{stem}.json"
     record = json.loads(out.read_text())
