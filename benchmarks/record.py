@@ -14,6 +14,7 @@ import torch
 
 from gsrl.checkpoint import git_commit
 from gsrl.jobs.train import MetaTrainingDriver
+from gsrl.precision import CPU_BF16_FLAGS, cpu_flags
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -26,7 +27,9 @@ def peak_rss_gb() -> float:
 def machine() -> dict:
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_bf16_instructions": sorted(cpu_flags() & set(CPU_BF16_FLAGS))}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

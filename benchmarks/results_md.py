@@ -585,16 +585,17 @@ def _speed() -> list[str]:
     for path in paths:
         d = _load(path)
         b = d["breakdown_mean_s"]
-        rows.append([f"`{path.name}`", ", ".join(f"`{o}`" for o in d["overrides"]) or "—",
+        rows.append([f"`{path.name}`", f"`{d['config']}`", ", ".join(f"`{o}`" for o in d["overrides"]) or "—",
                      _num(d["seconds_per_iteration"]), _num(b["pool_s"]), _num(b["adapt_s"]), _num(b["learn_s"]),
                      _num(d["peak_rss_gb_training"])])
     lines += [
-        ("SIDER 10-shot, published settings (`configs/gsmeta/sider-10shot.yaml`); seconds per meta-iteration, "
-         "mean of the measured iterations: pool embedding, adaptation and query (phase 1), outer update "
-         "(contrastive term, phase 2 and the optimizer step)."),
+        ("Published settings; seconds per meta-iteration, mean of the measured iterations: pool embedding, "
+         "adaptation and query (phase 1), outer update (contrastive term, phase 2 and the optimizer step). "
+         "Absolute times on this shared machine drift by tens of percent between runs; compare commits "
+         "with the paired runs below."),
         "",
-        *_table(["file", "overrides", "s / iteration", "pool", "adaptation", "outer update", "peak RSS GB"],
-                rows, "llrrrrr"),
+        *_table(["file", "config", "overrides", "s / iteration", "pool", "adaptation", "outer update",
+                 "peak RSS GB"], rows, "lllrrrrr"),
         "",
     ]
     for path in paths:
@@ -639,8 +640,40 @@ def _speed() -> list[str]:
         *_table(["variant", "backend", "workers", "threads / worker", "s / iteration", "iterations/s",
                  "time / local", "busiest worker s"], rows, "lllrrrrr"),
         "",
-        f"Ray with 2 workers runs {_num(th['ratios']['ray-2_speedup_over_ray-1'], 2)}× the iterations/s of "
-        f"1 worker. Machine: {_machine(th)}. " + _code(th["command"]) + " " + _source(th_path),
+        "Ratios: " + ", ".join(f"{name} {_num(value, 2)}" for name, value in th["ratios"].items())
+        + f". Machine: {_machine(th)}. " + _code(th["command"]) + " " + _source(th_path),
+        "",
+    ]
+
+    pr_path = RESULTS / "metatrain_speed_paired-sider-10shot-cpu2.json"
+    pr = _load(pr_path)
+    rows = [[str(i), _num(r["before"][k]), _num(r["after"][k])] for i, r in enumerate(pr["rounds"])
+            for k in ("seconds_per_iteration",)]
+    ratios = pr["median_after_over_before"]
+    lines += [
+        "### Before and after, alternated in one run",
+        "",
+        f"`{pr['base']}` against `{pr['rounds'][0]['after_commit'][:7]}`, SIDER 10-shot, runs alternated "
+        f"(`benchmarks/metatrain_speed_paired.py`): median after / before: seconds per iteration "
+        f"{_num(ratios['seconds_per_iteration'], 2)}, seconds per evaluation "
+        f"{_num(ratios['seconds_per_evaluation'], 2)}, peak RSS {_num(ratios['peak_rss_gb_training'], 2)}.",
+        "",
+        *_table(["round", "s / iteration before", "s / iteration after"], rows, "lrr"),
+        "",
+        _code(pr["command"]) + " " + _source(pr_path),
+        "",
+    ]
+
+    pf_path = RESULTS / "metatrain_profile-sider-10shot-cpu2.json"
+    pf = _load(pf_path)
+    lines += [
+        "### Where the time goes",
+        "",
+        "Self CPU time of one meta-iteration by operator family (torch.profiler): "
+        + ", ".join(f"{name} {_num(100 * share)} %" for name, share in pf["families"].items())
+        + "; largest operators: "
+        + ", ".join(f"`{o['operator']}` {_num(100 * o['share'])} %" for o in pf["operators"][:6])
+        + ". " + _code(pf["command"]) + " " + _source(pf_path),
         "",
     ]
 
