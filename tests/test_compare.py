@@ -162,3 +162,14 @@ def test_run_pack_keeps_finished_runs_and_prefers_a_run_folder(tmp_path):
     (tmp_path / PACK_FILE).write_text('{"run": "x"}\nnot json\n')
     with pytest.raises(ValueError, match=r"runs.packed.jsonl, line 2: not a packed run"):
         RunPack(runs)
+
+
+def test_a_bf16_run_has_its_own_directory_and_fp32_runs_keep_theirs(tmp_path):
+    """run.precision changes a run's numbers, so bf16 names a new directory; fp32, what every run had before the
+    key existed, leaves the identity as it was (the committed comparisons above still find their runs)."""
+    fp32 = load_config(None, ["data.dataset=sider"])
+    bf16 = load_config(None, ["data.dataset=sider", "run.precision=bf16"])
+    assert run_directory(tmp_path, fp32) != run_directory(tmp_path, bf16)
+    without_key = fp32.to_dict()
+    del without_key["run"]["precision"]
+    assert run_directory(tmp_path, fp32).name == f"{fp32.name}-{identity_digest(without_key)}"

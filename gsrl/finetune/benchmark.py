@@ -165,6 +165,8 @@ def run_directory(output_dir: Path, dataset: str, molecules: str, encoder: Encod
         "checkpoint_sha256": sha256_of(Path(encoder.path)) if encoder.pretrained else None,
         "training": {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_RUN_IDENTITY},
     }
+    if config.run.precision != "fp32":  # it changes the numbers; fp32 runs keep the directories they had
+        identity["precision"] = config.run.precision
     return output_dir / "runs" / f"{dataset}-{encoder.name}-seed{seed}-{identity_digest(identity)}"
 
 

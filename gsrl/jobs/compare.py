@@ -46,6 +46,8 @@ def run_identity(config: Config) -> dict[str, Any]:
     """What decides a run: its config and, with a pretrained encoder, that file's content, so a checkpoint
     replaced under the same name starts new runs instead of reading back the old encoder's results."""
     identity = config.to_dict()
+    if config.run.precision == "fp32":  # every run had fp32 before the key existed: their directories stay theirs
+        del identity["run"]["precision"]
     if config.encoder.pretrained:
         checkpoint = resolve_checkpoint(config.encoder.pretrained, resolve_data_root(config.data.root))
         identity["encoder_sha256"] = sha256_of(checkpoint)

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from gsrl.models.config import EncoderConfig, NetworkConfig, RelationConfig
 from gsrl.models.episode_network import EpisodeNetwork, EpisodeOutput
+from gsrl.models.functional import full_precision
 from gsrl.models.relation import EpisodeStructure, RelationNet
 
 
@@ -55,6 +56,11 @@ class GSMetaModel(EpisodeNetwork):
         mean_graph = h.mean(dim=-3)
         return mean_graph[..., 0, :] + torch.sigmoid(mean_graph[..., 1:, :].mean(dim=-2))
 
+    def classify(self, pairs: Tensor) -> Tensor:
+        """Logits of [molecule state || target state] rows; the BatchNorm after the first linear layer
+        sees float32 even when that layer ran in bf16."""
+        return self.classifier[1:](full_precision(self.classifier[0](pairs)))
+
     def relate(self, support: Tensor, query: Tensor, properties: Tensor, support_labels: Tensor,
                query_labels: Tensor, with_support_logits: bool = True) -> EpisodeOutput:
         """Logits and g of one episode from molecule embeddings (shapes as in `node_states`)."""
@@ -64,6 +70,6 @@ class GSMetaModel(EpisodeNetwork):
         support_logits = None
         if with_support_logits:
             pairs = torch.cat([h[:, num_props:num_props + n_support], target.expand(-1, n_support, -1)], dim=-1)
-            support_logits = self.classifier(pairs.reshape(batch * n_support, -1)).reshape(batch, n_support)
-        query_logits = self.classifier(torch.cat([h[:, -1], h[:, 0]], dim=-1)).squeeze(-1)
+            support_logits = self.classify(pairs.reshape(batch * n_support, -1)).reshape(batch, n_support)
+        query_logits = self.classify(torch.cat([h[:, -1], h[:, 0]], dim=-1)).squeeze(-1)
         return EpisodeOutput(support_logits, query_logits, self.subgraph_embedding(h))

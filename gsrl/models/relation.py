@@ -137,6 +137,7 @@ class EdgeScorer(nn.Module):
         return pair_scores, rows[order], cols[order]
 
     def _folded_mlp(self, x: Tensor) -> Tensor:
+        """Pair scores [..., P] of pair features [..., P, d], each eval-mode BatchNorm folded into its linear layer."""
         for linear, norm in zip(self.hidden, self.norms):
             scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
             x = F.leaky_relu(F.linear(x, linear.weight * scale.unsqueeze(1), norm.bias - norm.running_mean * scale))
