@@ -3,8 +3,8 @@
 fp32 is the reference. bf16 runs the matrix products (linear, mm, bmm) in bfloat16 with float32
 accumulation and keeps reductions, normalisation and losses in float32, as torch.autocast's
 policy does. It is refused where the hardware would emulate bf16: a CPU without bf16 instructions
-runs bf16 matrix products far slower than fp32 (3-7 GFLOP/s against 65-90 on AVX2,
-benchmarks/results/precision_support-cpu2.json), so asking for it there is an error, not a slow run.
+runs bf16 matrix products far slower than fp32 (one thread on an AVX2 EPYC, torch 2.13: 2-7 GFLOP/s
+against 65-90), so asking for it there is an error, not a slow run.
 """
 
 from __future__ import annotations
