@@ -19,6 +19,9 @@ class CompareConfig:
     schedule: list[str] = field(default_factory=list)
     algorithms: dict[str, list[str]] = field(default_factory=dict)  # table column -> overrides
     seeds: list[Seed] = field(default_factory=lambda: [0, 1, 2])
+    # A column the others are compared with, paired by seed (e.g. "uniform" in a policy study); none: no
+    # paired table.
+    reference: str | None = None
     run: RunOutput = field(default_factory=lambda: RunOutput(output_dir="runs/compare"))
     ray: RayResources = field(default_factory=RayResources)  # worker_cpus/gpus: each run (one in-process worker)
 
@@ -27,6 +30,8 @@ class CompareConfig:
             raise ConfigError("algorithms: name at least one algorithm (column -> list of key=value overrides)")
         if not self.seeds:
             raise ConfigError("seeds: give at least one seed")
+        if self.reference is not None and self.reference not in self.algorithms:
+            raise ConfigError(f"reference: '{self.reference}' is not one of the algorithms {sorted(self.algorithms)}")
         for column, overrides in self.algorithms.items():
             if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
                 raise ConfigError(f"algorithms.{column} must be a list of key=value overrides, got {overrides!r}")

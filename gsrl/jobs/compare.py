@@ -63,8 +63,9 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Gr
     """Run every (algorithm, seed) on the connected Ray cluster; write runs.jsonl, results.json, table.md."""
     run_config = config.resolved_run_config(compare_file)
     output_dir = Path(config.run.output_dir) / config.name
+    # Seed by seed, so a comparison stopped early has whole seeds of every column to pair.
     cells = {(column, seed): config.cell_config(column, seed, run_config)
-             for column in config.algorithms for seed in config.seeds}
+             for seed in config.seeds for column in config.algorithms}
     directories = {key: run_directory(Path(config.run.output_dir), cell) for key, cell in cells.items()}
     pack = RunPack(Path(config.run.output_dir) / "runs")
     finished = {key: run_record(key[0], results) for key, directory in directories.items()
@@ -79,7 +80,7 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Gr
     pack.pack()
     wall_seconds = outcome.wall_seconds
     records = outcome.runs
-    summary = summarize(records, list(config.algorithms))
+    summary = summarize(records, list(config.algorithms), config.reference)
     any_cell = next(iter(cells.values()))
     note = (f"{any_cell.data.dataset}, {any_cell.episode.shots}-shot; seeds {list(config.seeds)}; "
             f"{_schedule(any_cell, load_config(run_config))}. Paper protocol: best of the periodic one-draw "

@@ -35,6 +35,7 @@ def meta_training_dashboard(config: Config) -> Dashboard:
                   ("scheduler/reward", "scheduler/baseline")),
             Chart("policy entropy against its maximum ln(candidate pairs): at the maximum it picks uniformly",
                   ("scheduler/entropy", "scheduler/entropy_max")),
+            Chart("share of recent meta-batches that selected each training property", ("selection/.*",)),
             Chart("advantage and REINFORCE loss", ("scheduler/advantage", "scheduler/policy_loss")),
             Chart("sampling temperature", ("scheduler/temperature",)),
         )),
@@ -73,6 +74,8 @@ def meta_training_dashboard(config: Config) -> Dashboard:
         "scheduler/entropy": "Entropy of the policy's selection weights over the candidate pairs; "
                              "compare with scheduler/entropy_max.",
         "scheduler/entropy_max": "ln(number of candidate pairs): the entropy of picking uniformly.",
+        "selection/": "Share of the last run.picture_every meta-batches that selected this training property "
+                      "(the diagonal of the co-selection picture, over a moving window).",
         "scheduler/temperature": "Temperature of the selector's softmax at this iteration.",
         "time/": "Wall seconds of one meta-iteration (iteration_s) and its parts: candidate pool, adaptation, "
                  "outer update, weight sync; eval_s is a periodic evaluation.",

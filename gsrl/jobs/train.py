@@ -249,9 +249,12 @@ class Trainer:
             telemetry.scalars(scalars, step)
             query_loss = result.info["outer"]["query_loss"]
             self.history.append({"iteration": step, "query_loss": query_loss, "reward": result.reward,
-                                 "seconds": result.seconds})
+                                 "seconds": result.seconds, "properties": list(result.info["properties"]),
+                                 "entropy": scalars.get("scheduler/entropy", math.nan),
+                                 "entropy_max": scalars.get("scheduler/entropy_max", math.nan)})
             if step % cfg.run.picture_every == 0 or step == cfg.run.iterations:
                 telemetry.co_selection(self.co_selection, [names[p] for p in self.driver.train_properties], step)
+                telemetry.scalars(self._selection_shares(cfg.run.picture_every), step)
             if step % cfg.run.checkpoint_every == 0 or step == cfg.run.iterations:
                 self._close_segment()
                 self.checkpoints.save(step, self.state_dict(), self._checkpoint_info())
@@ -272,6 +275,31 @@ class Trainer:
 
     def evaluate(self, evaluation_index: int, draws: int) -> EvaluationResult:
         return self.driver.evaluate(evaluation_index, draws)
+
+    def _selection_shares(self, window: int) -> dict[str, float]:
+        """`selection/<property>`: the share of the last `window` meta-batches that selected each training
+        property, so TensorBoard shows how the policy's preferences move over the run."""
+        recent = self.history[-window:]
+        names = self.dataset.property_names
+        return {f"selection/{names[p]}": sum(p in h.get("properties", ()) for h in recent) / len(recent)
+                for p in self.driver.train_properties}
+
+    def selection_record(self) -> dict[str, Any]:
+        """What the policy chose over the run: how often each training property was selected, the co-selection
+        counts, and the policy's entropy (mean per tenth of the run) against its maximum, ln(candidate pairs)."""
+        names = self.dataset.property_names
+        train = self.driver.train_properties
+        tenths = np.array_split(np.arange(len(self.history)), min(10, len(self.history)) or 1)
+
+        def mean_of(key: str, rows: np.ndarray) -> float | None:
+            values = [value for i in rows if math.isfinite(value := self.history[i].get(key, math.nan))]
+            return float(np.mean(values)) if values else None
+
+        return {"meta_batches": len(self.history), "properties": [names[p] for p in train],
+                "selected": [int(self.co_selection[i, i]) for i in range(len(train))],
+                "co_selection": self.co_selection.tolist(),
+                "entropy_by_tenth": [mean_of("entropy", rows) for rows in tenths],
+                "entropy_max_by_tenth": [mean_of("entropy_max", rows) for rows in tenths]}
 
     def _close_segment(self) -> None:
         """This process's wall time so far, saved with each checkpoint: an interrupted process counts up
@@ -312,6 +340,7 @@ class Trainer:
             },
             "curve": self.periodic,
             "skipped_updates": self.driver.learner.skipped_updates,
+            "selection": self.selection_record(),
             "timing": self.timing(),
             "backend": {"name": cfg.run.backend, "workers": self.driver.workers.describe(),
                         "learner": cfg.ray.learner if cfg.run.backend == "ray" else "driver"},
