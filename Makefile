@@ -11,7 +11,7 @@ export RAY_USAGE_STATS_ENABLED = 0
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[test]"
+	$(VENV)/bin/pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[test,agents]"
 	touch $@
 	@echo "gsrl is installed in $(VENV): put it on the PATH with 'source $(VENV)/bin/activate'"
 

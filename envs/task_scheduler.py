@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from gsrl.scheduling.policies import legal_pairs
 from gsrl.scheduling.rewards import make_reward
 from gsrl.config import Config
 from gsrl.data.datasets import FewShotDataset
@@ -112,17 +113,7 @@ class TaskSchedulerEnv(gym.Env):
     # -- helpers -------------------------------------------------------------------------------
     def resolve_action(self, action) -> list[int]:
         """Requested pair indices in order; duplicates/invalid ones replaced by the lowest unused valid pair."""
-        valid = range(len(self.pool.pairs))
-        chosen: list[int] = []
-        for index in np.asarray(action, dtype=np.int64).reshape(-1)[: self.pairs]:
-            if int(index) in valid and int(index) not in chosen:
-                chosen.append(int(index))
-        for index in valid:
-            if len(chosen) >= self.pairs:
-                break
-            if index not in chosen:
-                chosen.append(index)
-        return chosen
+        return legal_pairs(action, np.arange(len(self.pool.pairs)), self.pairs).tolist()
 
     def _observe(self) -> dict[str, np.ndarray]:
         """Broadcast the current weights, draw this iteration's pool, embed it with the workers."""

@@ -22,7 +22,7 @@ from gsrl.meta.algorithms import ALGORITHMS
 from gsrl.meta.config import MetaConfig
 from gsrl.models.config import EncoderConfig, NetworkConfig, RelationConfig
 from gsrl.scheduling.config import SchedulerConfig
-from gsrl.scheduling.policies import POLICIES
+from gsrl.scheduling.policies import OPTIONAL_POLICIES, POLICIES
 from gsrl.scheduling.rewards import REWARDS
 
 __all__ = ["Config", "ConfigError", "DataConfig", "DataParallelRay", "DataParallelRun", "DataPaths",
@@ -366,8 +366,8 @@ def check_meta_training(config: Config) -> None:
     unknown = [g for g in config.meta.adapt if g not in groups]
     if unknown:
         raise InvalidValue("meta.adapt", unknown, "parameter groups from " + describe_choices(groups))
-    if ":" not in config.scheduler.policy and config.scheduler.policy not in POLICIES:
+    if ":" not in config.scheduler.policy and config.scheduler.policy not in POLICIES | OPTIONAL_POLICIES:
         raise InvalidValue("scheduler.policy", config.scheduler.policy,
-                           describe_choices(POLICIES) + ", or package.module:ClassName")
+                           describe_choices(POLICIES | OPTIONAL_POLICIES) + ", or package.module:ClassName")
     if config.scheduler.reward not in REWARDS:
         raise InvalidValue("scheduler.reward", config.scheduler.reward, describe_choices(REWARDS))

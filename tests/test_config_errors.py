@@ -117,7 +117,7 @@ def test_the_cli_prints_a_bad_value_as_one_error_line(arguments: list[str], tmp_
 
 # Keys whose allowed words are a registry's names, checked by their section's validate().
 REGISTRY_KEYS = {"Config:meta.algorithm", "Config:scheduler.policy", "Config:scheduler.reward",
-                 "PretrainConfig:strategy",
+                 "PretrainConfig:strategy", "CompareConfig:reference",
                  *(f"LinkPredictionConfig:{k}" for k in ("dataset", "model", "conv", "loss")),
                  *(f"LinkSweepConfig:job.{k}" for k in ("dataset", "model", "conv", "loss"))}
 # The few-shot dataset may also be a user's entry in the data root's tasks file: checked when the job reads it.

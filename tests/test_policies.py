@@ -12,12 +12,15 @@ import torch
 
 from gsrl.config import ConfigError, SchedulerConfig
 from gsrl.scheduling.policies import (
+    OPTIONAL_POLICIES,
     POLICIES,
     Decision,
     Feedback,
     GSMetaPolicy,
     HardestFirstPolicy,
+    LearningProgressPolicy,
     StatelessPolicy,
+    ThompsonSamplingPolicy,
     UCBPolicy,
     UniformPolicy,
     make_policy,
@@ -335,11 +338,105 @@ def test_ucb_balances_equal_losses_and_exploits_without_bonus() -> None:
         greedy.observe(feedback({1: 0.9}))
 
 
+# --------------------------------------------------------------------------- learning progress
+
+
+def test_learning_progress_is_slow_minus_fast_average_and_unseen_get_the_highest() -> None:
+    policy = LearningProgressPolicy(SchedulerConfig(pairs=1), DIM)  # fast 0.5, slow 0.1
+    policy.observe(feedback({1: 1.0, 2: 1.0}))
+    policy.observe(feedback({1: 0.0, 2: 2.0}))  # property 1's loss falls, property 2's rises
+    assert policy.fast[1] == pytest.approx(0.5) and policy.slow[1] == pytest.approx(0.9)
+    progress = policy.progress([1, 2, 3])
+    assert progress.tolist() == pytest.approx([0.4, -0.4, 0.4])  # 3 unseen: the highest progress seen
+
+
+def test_learning_progress_probabilities_mix_boltzmann_and_uniform() -> None:
+    policy = LearningProgressPolicy(SchedulerConfig(pairs=1, options={"epsilon": 0.2, "temperature": 0.5}), DIM)
+    policy.observe(feedback({1: 1.0, 2: 1.0, 3: 1.0}))
+    policy.observe(feedback({1: 0.0, 2: 1.0, 3: 1.0}))
+    progress = np.array([0.4, 0.0, 0.0])
+    boltzmann = np.exp((progress - 0.4) / (0.5 * progress.std()))
+    expected = 0.8 * boltzmann / boltzmann.sum() + 0.2 / 3
+    assert policy.probabilities([1, 2, 3]) == pytest.approx(expected)
+    assert policy.probabilities([2, 3]) == pytest.approx([0.5, 0.5])  # no spread in progress: uniform
+
+
+def test_learning_progress_draws_follow_its_probabilities_and_state_round_trips() -> None:
+    policy = LearningProgressPolicy(SchedulerConfig(pairs=1), DIM)
+    obs = observation(pool=4, valid=3, properties=[1, 2, 3])
+    policy.observe(feedback({1: 1.0, 2: 1.0, 3: 1.0}))
+    policy.observe(feedback({1: 0.0, 2: 0.9, 3: 1.0}))
+    rng = np.random.default_rng(0)
+    decision = policy.act(obs, rng, 0)
+    assert decision.probabilities[:3] == pytest.approx(policy.probabilities([1, 2, 3]))
+    assert decision.probabilities[3] == 0 and decision.log_prob is None
+    assert decision.entropy == pytest.approx(-(decision.probabilities[:3] * np.log(decision.probabilities[:3])).sum())
+    counts = Counter(picked_properties(policy.act(obs, rng, i), obs)[0] for i in range(4000))
+    for index, prop in enumerate([1, 2, 3]):
+        assert counts[prop] / 4000 == pytest.approx(decision.probabilities[index], abs=0.03)
+    clone = LearningProgressPolicy(SchedulerConfig(pairs=1), DIM)
+    clone.load_state_dict(policy.state_dict())
+    assert clone.act(obs, np.random.default_rng(5), 0).pairs.tolist() == policy.act(obs, np.random.default_rng(5),
+                                                                                     0).pairs.tolist()
+
+
+@pytest.mark.parametrize("options, key", [({"slow": 0.6}, "slow < fast"), ({"epsilon": 2}, "epsilon"),
+                                          ({"temperture": 1}, "temperture"), ({"fast": "high"}, "fast")])
+def test_learning_progress_rejects_bad_options(options: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        make_policy(SchedulerConfig(policy="learning-progress", options=options), DIM)
+
+
+# --------------------------------------------------------------------------- Thompson sampling
+
+
+def test_thompson_posterior_is_the_discounted_normal_update() -> None:
+    policy = ThompsonSamplingPolicy(SchedulerConfig(pairs=1, options={"discount": 0.5, "prior_count": 2}), DIM)
+    policy.observe(feedback({1: 1.0, 2: 3.0}))
+    policy.observe(feedback({1: 2.0}))
+    # evidence: property 1 has 0.5 x (1.0) + 2.0 over counts 0.5 + 1; property 2 has 0.5 x 3.0 over 0.5
+    weight, first, second = 0.5 * 2 + 1, 0.5 * 4.0 + 2.0, 0.5 * 10.0 + 4.0
+    prior_mean = first / weight
+    variance = second / weight - prior_mean ** 2
+    mean, std = policy.posterior([1, 2, 3])
+    assert mean == pytest.approx([(2.5 + 2 * prior_mean) / 3.5, (1.5 + 2 * prior_mean) / 2.5, prior_mean])
+    assert std == pytest.approx(np.sqrt(variance / np.array([3.5, 2.5, 2.0])))
+
+
+def test_thompson_prefers_the_harder_property_and_explores_the_uncertain_one() -> None:
+    policy = ThompsonSamplingPolicy(SchedulerConfig(pairs=1, options={"discount": 1.0}), DIM)
+    obs = observation(pool=3, properties=[1, 2, 3])
+    for _ in range(50):
+        policy.observe(feedback({1: 1.0, 2: 0.2}))
+        policy.observe(feedback({1: 1.2, 2: 0.4}))
+    decision = policy.act(obs, np.random.default_rng(0), 0)
+    assert decision.probabilities[0] > 0.2 and decision.probabilities[1] < 0.01  # 1: harder than 2
+    assert 0.1 < decision.probabilities[2] < 0.3  # 3: never seen; its wide prior reaches past 1.1 at 17 %
+    assert decision.probabilities.sum() == pytest.approx(1.0)
+    picks = Counter(picked_properties(policy.act(obs, np.random.default_rng(i), 0), obs)[0]
+                    for i in range(300))
+    assert picks[2] < 10 and picks[1] > 200 and 25 < picks[3] < 80
+
+
+def test_thompson_state_round_trip_and_rejects_bad_options() -> None:
+    policy = ThompsonSamplingPolicy(SchedulerConfig(pairs=2), DIM)
+    policy.observe(feedback({4: 0.3, 5: 0.7}))
+    clone = ThompsonSamplingPolicy(SchedulerConfig(pairs=2), DIM)
+    clone.load_state_dict(policy.state_dict())
+    obs = observation(pool=3, properties=[4, 5, 6])
+    assert clone.act(obs, np.random.default_rng(1), 0).pairs.tolist() == policy.act(obs, np.random.default_rng(1),
+                                                                                    0).pairs.tolist()
+    with pytest.raises(ConfigError, match="discount"):
+        make_policy(SchedulerConfig(policy="thompson", options={"discount": 0}), DIM)
+
+
 # --------------------------------------------------------------------------- registry
 
 
 @pytest.mark.parametrize("name, cls", [("gsmeta", GSMetaPolicy), ("uniform", UniformPolicy),
-                                       ("hardest", HardestFirstPolicy), ("ucb", UCBPolicy)])
+                                       ("hardest", HardestFirstPolicy), ("ucb", UCBPolicy),
+                                       ("learning-progress", LearningProgressPolicy),
+                                       ("thompson", ThompsonSamplingPolicy)])
 def test_make_policy_registry_names(name: str, cls: type) -> None:
     config = SchedulerConfig(policy=name)
     policy = make_policy(config, DIM)
@@ -366,7 +463,7 @@ def test_make_policy_rejects_unknown_name() -> None:
         make_policy(SchedulerConfig(policy="random-walk"), DIM)
     message = str(info.value)
     assert "random-walk" in message
-    assert str(sorted(POLICIES)) in message
+    assert str(sorted(POLICIES | OPTIONAL_POLICIES)) in message
     for name in ("gsmeta", "uniform", "hardest", "ucb"):
         assert name in message
 

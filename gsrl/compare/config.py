@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gsrl.config import Config, ConfigError, RayResources, RunOutput, load_config
-from gsrl.domains import Seed
+from gsrl.domains import Seed, describe_choices
+from gsrl.errors import InvalidValue
 
 
 @dataclass
@@ -31,7 +32,7 @@ class CompareConfig:
         if not self.seeds:
             raise ConfigError("seeds: give at least one seed")
         if self.reference is not None and self.reference not in self.algorithms:
-            raise ConfigError(f"reference: '{self.reference}' is not one of the algorithms {sorted(self.algorithms)}")
+            raise InvalidValue("reference", self.reference, describe_choices(self.algorithms) + " (the algorithms)")
         for column, overrides in self.algorithms.items():
             if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
                 raise ConfigError(f"algorithms.{column} must be a list of key=value overrides, got {overrides!r}")

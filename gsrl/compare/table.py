@@ -127,8 +127,8 @@ def format_markdown(summary: dict[str, Any], title: str, note: str) -> str:
                   "Entropy: the policy's selection entropy over ln(candidate pairs), mean over seeds, in the first "
                   "and the last tenth of the run (1 = uniform). Most selected: the training property most runs "
                   "picked most often (in how many runs), and the share of meta-batches that selected it.", "",
-                  f"| Algorithm | Paper protocol Δ | Honest Δ | Entropy, first tenth | Entropy, last tenth "
-                  f"| Most selected |", "|---|---:|---:|---:|---:|---|"]
+                  "| Algorithm | Paper protocol Δ | Honest Δ | Entropy, first tenth | Entropy, last tenth "
+                  "| Most selected |", "|---|---:|---:|---:|---:|---|"]
         for column in summary["columns"]:
             cell = summary["cells"][column]
             versus = cell["versus_reference"]
