@@ -330,6 +330,13 @@ def _comparison(path: Path) -> list[str]:
                  "meta-it/s"], rows, "lllrrrrr"),
         "",
     ]
+    reference = d["summary"].get("reference")
+    if reference is not None:
+        lines += [f"Paired by seed with `{reference}` (ROC-AUC points, mean [95 % t interval], n pairs); the policy's "
+                  "selection entropy over its maximum in the first and last tenth of the run (1 = uniform):", "",
+                  *_table(["column", "paper Δ", "honest Δ", "entropy, first tenth", "entropy, last tenth",
+                           "most selected (runs, share)"], [_paired_row(col, d["summary"]["cells"][col])
+                                                            for col in columns], "lrrrrl"), ""]
     if len(columns) == 2:
         a, b = columns
         runs = {(r["column"], r["seed"]): r for r in d["runs"]}
@@ -347,6 +354,20 @@ def _comparison(path: Path) -> list[str]:
     command = _command_for("gsrl compare", CONFIGS / "compare", cfg["name"], seeds)
     lines += [_code(command) + " " + _source(path, path.parent / "table.md")]
     return lines
+
+
+def _paired_row(column: str, cell: dict) -> list[str]:
+    def difference(paired: dict) -> str:
+        if paired["mean"] is None:
+            return "—"
+        interval = "" if paired["ci"] is None else " [{:+.2f}, {:+.2f}]".format(*(100 * b for b in paired["ci"]))
+        return f"{100 * paired['mean']:+.2f}{interval} ({paired['pairs']})"
+
+    top = cell.get("most_selected")
+    versus = cell["versus_reference"]
+    return [f"`{column}`", difference(versus["paper"]), difference(versus["honest"]),
+            _num(cell.get("entropy_first"), 3), _num(cell.get("entropy_last"), 3),
+            "—" if top is None else f"{top['property']} ({top['runs']}, {100 * top['share']:.0f} %)"]
 
 
 def _comparisons() -> list[str]:

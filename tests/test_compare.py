@@ -89,6 +89,72 @@ def test_table_averages_seeds_and_places_the_published_figure():
     assert "| protonet | — | — | — | — | — |" in table
 
 
+def test_paired_differences_from_the_reference_column_with_t_intervals():
+    def record(column: str, seed: int, paper: float, honest: float) -> dict:
+        return {"column": column, "algorithm": "gsmeta", "seed": seed, "dataset": "sider", "paper_auc": paper,
+                "honest_auc": honest, "wall_seconds": 60.0, "meta_iterations_per_s": 1.0}
+
+    uniform = [record("uniform", s, 0.70 + 0.05 * s, 0.60 + 0.05 * s) for s in range(3)]
+    # seed 3 of the policy has no uniform partner: left out of the pairs
+    policy = [record("ucb", s, 0.70 + 0.05 * s + d, 0.60 + 0.05 * s)
+              for s, d in ((0, 0.01), (1, 0.02), (2, 0.03), (3, 0.5))]
+    summary = summarize(uniform + policy, ["uniform", "ucb"], reference="uniform")
+    paper = summary["cells"]["ucb"]["versus_reference"]["paper"]
+    assert paper["pairs"] == 3 and paper["differences"] == pytest.approx([0.01, 0.02, 0.03])
+    half = 4.302652729911275 * 0.01 / 3 ** 0.5  # t(0.975, 2) x standard error
+    assert paper["mean"] == pytest.approx(0.02) and paper["ci"] == pytest.approx([0.02 - half, 0.02 + half])
+    honest = summary["cells"]["ucb"]["versus_reference"]["honest"]
+    assert honest["mean"] == pytest.approx(0.0) and honest["ci"] == pytest.approx([0.0, 0.0])
+    assert summary["cells"]["uniform"]["versus_reference"]["paper"]["mean"] == 0.0
+    table = format_markdown(summary, "t", "n")
+    assert "## Paired by seed: difference from uniform" in table
+    interval = f"[{100 * (0.02 - half):+.2f}, {100 * (0.02 + half):+.2f}]"
+    assert f"| ucb | +2.00 {interval} (n=3) | +0.00 [+0.00, +0.00] (n=3) | — | — | — |" in table
+    assert "Paired by seed" not in format_markdown(summarize(uniform, ["uniform"]), "t", "n")
+
+
+def test_a_run_record_says_what_its_policy_selected():
+    selection = {"meta_batches": 10, "properties": ["a", "b", "c"], "selected": [4, 9, 7],
+                 "co_selection": [[4, 3, 1], [3, 9, 6], [1, 6, 7]],
+                 "entropy_by_tenth": [1.0, 0.5], "entropy_max_by_tenth": [2.0, 2.0]}
+    results = {"algorithm": "gsmeta", "seed": 0, "dataset": "sider", "iterations": 10, "selection": selection,
+               "protocols": {"paper": {"auc_mean": 0.7, "iteration": 10}, "honest": {"auc_mean": 0.6}},
+               "timing": {"wall_seconds": 1.0, "meta_iteration_seconds": 0.5, "meta_iterations_per_s": 20.0}}
+    record = run_record("gsmeta", results)
+    assert (record["entropy_first"], record["entropy_last"]) == (0.5, 0.25)
+    assert (record["most_selected"], record["most_selected_share"]) == ("b", 0.9)
+    older = run_record("gsmeta", {**results, "selection": None})  # recorded before selections were kept
+    assert older["entropy_first"] is None and older["most_selected"] is None
+    summary = summarize([record, {**record, "seed": 1, "most_selected": "c", "most_selected_share": 0.7}, older],
+                        ["gsmeta"])
+    assert summary["cells"]["gsmeta"]["most_selected"]["runs"] == 1  # a tie of b and c: either, in one run
+    assert summary["cells"]["gsmeta"]["entropy_first"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("dataset", ["sider", "tox21"])
+def test_the_policy_study_pairs_every_column_on_the_reduced_network(dataset):
+    """Every column differs from uniform only in the scheduler policy (ablations: in its own keys), and
+    both tables share their GS-Meta and uniform runs."""
+    cells = {}
+    for suffix in ("policies", "policies-ablations"):
+        path = CONFIGS / "compare" / f"{dataset}-10shot-{suffix}.yaml"
+        compare = load_config(path, schema=CompareConfig)
+        assert compare.seeds == [0, 1, 2, 3, 4] and compare.reference in compare.algorithms
+        for column in compare.algorithms:
+            config = compare.cell_config(column, 3, compare.resolved_run_config(path)).to_dict()
+            assert cells.setdefault(column, config) == config
+    reference = cells["uniform"]
+    assert reference["encoder"]["emb_dim"] == 128 and reference["run"]["iterations"] == 250
+    for column, config in cells.items():
+        changed = {f"{section}.{key}" for section, values in config.items() if isinstance(values, dict)
+                   for key, value in values.items() if reference[section][key] != value}
+        expected = {"no-contrastive": {"scheduler.policy", "meta.contrastive_weight"},
+                    "no-m2m": {"scheduler.policy", "relation.mol_mol_edges"}}.get(column, {"scheduler.policy"})
+        assert changed == (set() if column == "uniform" else expected), column
+    assert {c["scheduler"]["policy"] for c in cells.values()} == {
+        "gsmeta", "uniform", "hardest", "ucb", "learning-progress", "thompson", "sb3-ppo"}
+
+
 def test_gsrl_compare_runs_algorithms_by_seeds_on_ray_and_reuses_finished_runs(tmp_path, data_root, cache_dir):
     ray = pytest.importorskip("ray")
     from click.testing import CliRunner

@@ -47,6 +47,21 @@ def test_run_writes_results_and_tensorboard(tiny_config, tmp_path):
     assert aucs == pytest.approx({c["iteration"]: c["auc_mean"] for c in saved["curve"]})
     assert any("config" in t for t in tags["tensors"])
 
+    selection = saved["selection"]  # tiny config: pool of 3, B = 2 pairs, 4 meta-iterations
+    assert selection["meta_batches"] == 4 and sum(selection["selected"]) == 4 * 2
+    assert [row[i] for i, row in enumerate(selection["co_selection"])] == selection["selected"]
+    assert sum(map(sum, selection["co_selection"])) == 4 * 2 * 2
+    assert len(selection["entropy_by_tenth"]) == 4 and all(
+        0 < e <= m + 1e-9 for e, m in zip(selection["entropy_by_tenth"], selection["entropy_max_by_tenth"]))
+    names = selection["properties"]
+    for step in (2, 4):  # picture_every = 2: the share of the last two meta-batches that selected each property
+        recent = trainer.history[step - 2:step]
+        shares = {name: events.Scalars(f"selection/{name}")[step // 2 - 1] for name in names}
+        for index, name in enumerate(names):
+            property_id = trainer.driver.train_properties[index]
+            assert shares[name].step == step
+            assert shares[name].value == pytest.approx(sum(property_id in h["properties"] for h in recent) / 2)
+
 
 def test_resume_after_interruption_matches_uninterrupted_run(tiny_config, tmp_path, monkeypatch):
     config = tiny_config("run.iterations=5", "eval.every=5")
