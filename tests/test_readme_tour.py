@@ -39,6 +39,8 @@ TINY: dict[str, tuple[str, ...]] = {
     QUICKSTART: TRAIN,
     "gsrl train -c configs/gsmeta/sider-10shot.yaml": TRAIN,
     "gsrl train -c configs/quickstart.yaml -o name=quickstart-ucb -o scheduler.policy=ucb": TRAIN,
+    "gsrl train -c configs/quickstart.yaml -o name=quickstart-ppo -o scheduler.policy=sb3-ppo":
+        (*TRAIN, "scheduler.options={n_steps: 2, batch_size: 2}"),
     "gsrl train -c configs/gsmeta/sider-10shot.yaml -o name=sider-ray -o run.backend=ray -o run.workers=2 "
     "-o run.threads=1": TRAIN,
     "gsrl train -c configs/pre-gsmeta/sider-10shot.yaml": EPISODES,  # the shipped encoder fixes the network
