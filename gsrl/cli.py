@@ -193,12 +193,15 @@ def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
 
 @main.command()
 @config_options("YAML comparison config, e.g. configs/compare/sider-10shot.yaml.", "seeds=[0,1,2]", required=True)
-def compare(config_path: str, overrides: tuple[str, ...]) -> None:
+@click.option("--finished-only", is_flag=True,
+              help="Start or resume no run: write the table of the runs that have finished so far.")
+def compare(config_path: str, overrides: tuple[str, ...], finished_only: bool) -> None:
     """Meta-learning algorithms x seeds as parallel Ray runs; writes table.md and results.json (re-run resumes)."""
     from gsrl.compare.config import CompareConfig
     from gsrl.jobs.compare import run_comparison
 
-    _run_grid(_load(config_path, overrides, CompareConfig), lambda config: run_comparison(config, config_path))
+    _run_grid(_load(config_path, overrides, CompareConfig),
+              lambda config: run_comparison(config, config_path, finished_only))
 
 
 @main.group(invoke_without_command=True)

@@ -170,11 +170,18 @@ def test_gsrl_compare_runs_algorithms_by_seeds_on_ray_and_reuses_finished_runs(t
     # A second comparison that asks for one of the same columns finds its finished runs.
     maml_only = arguments + ["-o", "name=tiny-maml", "-o", "algorithms={maml: [meta.algorithm=maml]}"]
     try:
+        before = CliRunner().invoke(main, arguments + ["--finished-only"])  # nothing has run: nothing starts
+        assert before.exit_code == 0, before.output + repr(before.exception)
+        assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+        assert "4 of 4 runs have not finished yet" in before.output
+        assert len(json.loads((tmp_path / "tiny" / "results.json").read_text())["unfinished"]) == 4
         first = CliRunner().invoke(main, arguments)
         assert first.exit_code == 0, first.output + repr(first.exception)
         saved = json.loads((tmp_path / "tiny" / "results.json").read_text())
         again = CliRunner().invoke(main, maml_only)
         assert again.exit_code == 0, again.output + repr(again.exception)
+        report = CliRunner().invoke(main, arguments + ["--finished-only"])  # every run read back
+        assert report.exit_code == 0 and "not finished" not in report.output
     finally:
         ray.shutdown()
     assert not saved["failures"]

@@ -23,7 +23,7 @@ from gsrl.compare.config import CompareConfig
 from gsrl.compare.table import PUBLISHED_SOURCE, format_markdown, run_record, summarize
 from gsrl.config import Config, load_config
 from gsrl.data.roots import resolve_data_root
-from gsrl.jobs.grid import GridReport, RunPack, run_grid, write_grid_report
+from gsrl.jobs.grid import RESULTS_FILE, GridReport, RunPack, run_grid, write_grid_report
 from gsrl.jobs.train import Trainer
 from gsrl.models.checkpoints import resolve_checkpoint
 
@@ -59,8 +59,10 @@ def _run_task(config: Config, run_dir: str, column: str) -> dict[str, Any]:
     return run_record(column, run_meta_training(config, Path(run_dir)))
 
 
-def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> GridReport:
-    """Run every (algorithm, seed) on the connected Ray cluster; write runs.jsonl, results.json, table.md."""
+def run_comparison(config: CompareConfig, compare_file: str | Path | None, finished_only: bool = False) -> GridReport:
+    """Run every (algorithm, seed) on the connected Ray cluster; write runs.jsonl, results.json, table.md.
+    `finished_only`: start or resume nothing, and write the table of the runs finished so far (a long
+    comparison read while it goes, or between the sessions that run it)."""
     run_config = config.resolved_run_config(compare_file)
     output_dir = Path(config.run.output_dir) / config.name
     # Seed by seed, so a comparison stopped early has whole seeds of every column to pair.
@@ -70,8 +72,9 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Gr
     pack = RunPack(Path(config.run.output_dir) / "runs")
     finished = {key: run_record(key[0], results) for key, directory in directories.items()
                 if (results := pack.results(directory)) is not None}
+    to_run = {key: cell for key, cell in cells.items() if not finished_only or key in finished}
     outcome = run_grid(
-        _run_task, {key: (cell, str(directories[key]), key[0]) for key, cell in cells.items()},
+        _run_task, {key: (cell, str(directories[key]), key[0]) for key, cell in to_run.items()},
         {"num_cpus": config.ray.worker_cpus, "num_gpus": config.ray.worker_gpus}, output_dir,
         to_record=lambda record: record,
         describe=lambda key, r: f"{key[0]} seed {key[1]}: paper {r['paper_auc']:.4f} honest {r['honest_auc']:.4f}",
@@ -81,6 +84,9 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Gr
     wall_seconds = outcome.wall_seconds
     records = outcome.runs
     summary = summarize(records, list(config.algorithms), config.reference)
+    failed = {tuple(failure["key"]) for failure in outcome.failures}
+    unfinished = [{"column": column, "seed": seed} for column, seed in cells
+                  if (column, seed) not in outcome.results and (column, seed) not in failed]
     any_cell = next(iter(cells.values()))
     note = (f"{any_cell.data.dataset}, {any_cell.episode.shots}-shot; seeds {list(config.seeds)}; "
             f"{_schedule(any_cell, load_config(run_config))}. Paper protocol: best of the periodic one-draw "
@@ -89,9 +95,12 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None) -> Gr
             f"Published: {PUBLISHED_SOURCE}. "
             f"Comparison wall time {wall_seconds:.0f} s on {ray.cluster_resources().get('CPU', 0):.0f} CPUs.")
     note += outcome.failures_sentence()
+    if unfinished:
+        note += f" {len(unfinished)} of {len(cells)} runs have not finished yet (see {RESULTS_FILE})."
     payload = {
         "config": dataclasses.asdict(config), "run_config": str(run_config), "git_commit": git_commit(),
         "wall_seconds": wall_seconds, "summary": summary, "runs": records, "failures": outcome.failures,
+        "unfinished": unfinished,
         "column_configs": {column: cells[(column, config.seeds[0])].to_dict() for column in config.algorithms},
     }
     table = format_markdown(summary, f"Meta-learning algorithms: {config.name}", note)
