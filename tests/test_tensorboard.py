@@ -102,7 +102,8 @@ def test_hparams_sessions_compare_policies_by_config_and_results(server, logdir)
     hparams = {info["name"] for info in experiment["hparamInfos"]}
     assert {"scheduler.policy", "meta.algorithm", "run.seed", "episode.shots", "data.dataset"} <= hparams
     metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}
-    assert metrics == {"result/auc_paper", "result/auc_honest", "result/auc_honest_std", "result/query_loss"}
+    assert metrics == {"result/auc_paper", "result/auc_honest", "result/auc_honest_std", "result/query_loss",
+                       "result/selection_entropy"}
 
     request = {"experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
                                                          "STATUS_RUNNING"],
@@ -117,3 +118,6 @@ def test_hparams_sessions_compare_policies_by_config_and_results(server, logdir)
         values = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
         assert values["result/auc_honest"] == pytest.approx(results["protocols"]["honest"]["auc_mean"], rel=1e-6)
         assert values["result/auc_paper"] == pytest.approx(results["protocols"]["paper"]["auc_mean"], rel=1e-6)
+        selection = results["selection"]  # the policy's entropy over its maximum, last tenth of the run
+        assert values["result/selection_entropy"] == pytest.approx(
+            selection["entropy_by_tenth"][-1] / selection["entropy_max_by_tenth"][-1], rel=1e-6)

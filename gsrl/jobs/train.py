@@ -320,9 +320,12 @@ class Trainer:
         names = self.dataset.property_names
         final = self.evaluate(FINAL_EVALUATION_INDEX, draws=cfg.eval.final_draws)
         telemetry.scalars({"eval/final_auc_mean": final.mean}, self.driver.iteration)
+        selection = self.selection_record()
+        late_entropy, late_maximum = selection["entropy_by_tenth"][-1], selection["entropy_max_by_tenth"][-1]
         telemetry.results({"auc_honest": final.mean, "auc_honest_std": final.std,
-                           "query_loss": self.history[-1]["query_loss"] if self.history else None},
-                          self.driver.iteration)
+                           "query_loss": self.history[-1]["query_loss"] if self.history else None,
+                           "selection_entropy": late_entropy / late_maximum if late_entropy is not None and
+                           late_maximum else None}, self.driver.iteration)
         self._close_segment()
         best = max(self.periodic, key=lambda r: r["auc_mean"]) if self.periodic else None
         results = {
@@ -340,7 +343,7 @@ class Trainer:
             },
             "curve": self.periodic,
             "skipped_updates": self.driver.learner.skipped_updates,
-            "selection": self.selection_record(),
+            "selection": selection,
             "timing": self.timing(),
             "backend": {"name": cfg.run.backend, "workers": self.driver.workers.describe(),
                         "learner": cfg.ray.learner if cfg.run.backend == "ray" else "driver"},
