@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from gsrl.scheduling.policies import legal_pairs
+from gsrl.scheduling.interface import legal_pairs
 from gsrl.scheduling.rewards import make_reward
 from gsrl.config import Config
 from gsrl.data.datasets import FewShotDataset

@@ -11,17 +11,14 @@ import pytest
 import torch
 
 from gsrl.config import ConfigError, SchedulerConfig
+from gsrl.scheduling.loss_driven import HardestFirstPolicy, LearningProgressPolicy, ThompsonSamplingPolicy, UCBPolicy
 from gsrl.scheduling.policies import (
     OPTIONAL_POLICIES,
     POLICIES,
     Decision,
     Feedback,
     GSMetaPolicy,
-    HardestFirstPolicy,
-    LearningProgressPolicy,
     StatelessPolicy,
-    ThompsonSamplingPolicy,
-    UCBPolicy,
     UniformPolicy,
     make_policy,
     plackett_luce_sample,

@@ -31,7 +31,7 @@ except ImportError as error:  # the optional extra is missing: make_policy turns
 
 from gsrl.errors import ConfigError
 from gsrl.scheduling.config import SchedulerConfig
-from gsrl.scheduling.policies import Decision, Feedback, legal_pairs, valid_pairs
+from gsrl.scheduling.interface import Decision, Feedback, legal_pairs, valid_pairs
 
 # Sized for runs of a few hundred meta-iterations: 10 updates in a 250-iteration run.
 PPO_DEFAULTS = {"n_steps": 25, "batch_size": 25}
