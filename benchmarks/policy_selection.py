@@ -48,7 +48,8 @@ def summarize(found: dict) -> dict:
         records = list(by_seed.values())
         shares = np.mean([np.array(r["selected"]) / r["meta_batches"] for r in records], axis=0)
         relative = np.mean([[e / m if e is not None and m else np.nan
-                             for e, m in zip(r["entropy_by_tenth"], r["entropy_max_by_tenth"])] for r in records], axis=0)
+                             for e, m in zip(r["entropy_by_tenth"], r["entropy_max_by_tenth"])]
+                            for r in records], axis=0)
         summary[column] = {"seeds": sorted(by_seed), "properties": records[0]["properties"],
                            "selection_share": shares.tolist(), "entropy_relative_by_tenth": relative.tolist()}
     return summary
