@@ -377,11 +377,14 @@ def test_learning_progress_draws_follow_its_probabilities_and_state_round_trips(
                                                                                      0).pairs.tolist()
 
 
-@pytest.mark.parametrize("options, key", [({"slow": 0.6}, "slow < fast"), ({"epsilon": 2}, "epsilon"),
-                                          ({"temperture": 1}, "temperture"), ({"fast": "high"}, "fast")])
-def test_learning_progress_rejects_bad_options(options: dict, key: str) -> None:
+@pytest.mark.parametrize("policy, options, key", [
+    ("learning-progress", {"slow": 0.6}, "slow < fast"), ("learning-progress", {"epsilon": 2}, "epsilon"),
+    ("learning-progress", {"temperture": 1}, "temperture"), ("learning-progress", {"fast": "high"}, "fast"),
+    ("hardest", {"exploration": 1}, "exploration unknown to the 'hardest' policy"), ("hardest", {"decay": 0}, "decay"),
+    ("ucb", {"exploraton": 2}, "exploraton"), ("ucb", {"exploration": None}, "exploration")])
+def test_loss_driven_policies_reject_unknown_and_bad_options(policy: str, options: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
-        make_policy(SchedulerConfig(policy="learning-progress", options=options), DIM)
+        make_policy(SchedulerConfig(policy=policy, options=options), DIM)
 
 
 # --------------------------------------------------------------------------- Thompson sampling

@@ -18,10 +18,14 @@ class _PropertyStatsPolicy:
     """Shared bookkeeping for policies that score pool properties from their past query losses."""
 
     learnable = False
+    NAME = ""
+    DEFAULTS: dict[str, float] = {}
 
     def __init__(self, config: SchedulerConfig, embedding_dim: int):
         self.config = config
-        self.options = config.options
+        self.options = _options(config, self.DEFAULTS, self.NAME)
+        if not 0 < self.options["decay"] <= 1:
+            raise ConfigError(f"scheduler.options.decay must be in (0, 1], got {self.options['decay']}")
         self.loss_mean: dict[int, float] = {}
         self.visits: dict[int, int] = {}
         self.total_visits = 0
@@ -39,7 +43,7 @@ class _PropertyStatsPolicy:
         return Decision(valid[order].astype(np.int64), None, full, 0.0)
 
     def observe(self, feedback: Feedback) -> None:
-        decay = float(self.options.get("decay", 0.3))
+        decay = self.options["decay"]
         for prop, loss in feedback.query_losses.items():
             previous = self.loss_mean.get(prop)
             self.loss_mean[prop] = loss if previous is None else (1 - decay) * previous + decay * loss
@@ -58,6 +62,9 @@ class _PropertyStatsPolicy:
 class HardestFirstPolicy(_PropertyStatsPolicy):
     """Greedy curriculum: the pool properties with the highest recent query loss (unseen ones first)."""
 
+    NAME = "hardest"
+    DEFAULTS = {"decay": 0.3}
+
     def scores(self, properties: list[int]) -> np.ndarray:
         return np.array([self.loss_mean.get(p, math.inf) for p in properties], dtype=float)
 
@@ -65,8 +72,11 @@ class HardestFirstPolicy(_PropertyStatsPolicy):
 class UCBPolicy(_PropertyStatsPolicy):
     """UCB1 bandit over properties, reward = recent query loss: exploit hard properties, explore rare ones."""
 
+    NAME = "ucb"
+    DEFAULTS = {"decay": 0.3, "exploration": 1.0}
+
     def scores(self, properties: list[int]) -> np.ndarray:
-        c = float(self.options.get("exploration", 1.0))
+        c = self.options["exploration"]
         log_total = math.log(max(self.total_visits, 1))
         return np.array([math.inf if p not in self.visits
                          else self.loss_mean[p] + c * math.sqrt(log_total / self.visits[p]) for p in properties])
