@@ -81,13 +81,16 @@ def _mean_of(runs: list[dict[str, Any]], key: str) -> float | None:
 
 
 def _most_selected(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The property most often the run's top pick, with the mean share of meta-batches that selected it there."""
+    """The property most often the runs' top pick (ties: the larger share), with the mean share of meta-batches
+    that selected it in those runs."""
     tops = [r["most_selected"] for r in runs if r.get("most_selected") is not None]
     if not tops:
         return None
-    name = max(set(tops), key=tops.count)
-    shares = [r["most_selected_share"] for r in runs if r.get("most_selected") == name]
-    return {"property": name, "runs": tops.count(name), "share": float(np.mean(shares))}
+    def share(name: str) -> float:
+        return float(np.mean([r["most_selected_share"] for r in runs if r.get("most_selected") == name]))
+
+    name = max(sorted(set(tops)), key=lambda n: (tops.count(n), share(n)))  # ties: the larger share, then by name
+    return {"property": name, "runs": tops.count(name), "share": share(name)}
 
 
 def _auc(summary: dict[str, Any]) -> str:
@@ -126,14 +129,16 @@ def format_markdown(summary: dict[str, Any], title: str, note: str) -> str:
         lines += ["", f"## Paired by seed: difference from {reference} (ROC-AUC points, mean [95 % CI])", "",
                   "Entropy: the policy's selection entropy over ln(candidate pairs), mean over seeds, in the first "
                   "and the last tenth of the run (1 = uniform). Most selected: the training property most runs "
-                  "picked most often (in how many runs), and the share of meta-batches that selected it.", "",
+                  "picked most often (in how many of the runs), and the share of meta-batches that selected it.", "",
                   "| Algorithm | Paper protocol Δ | Honest Δ | Entropy, first tenth | Entropy, last tenth "
                   "| Most selected |", "|---|---:|---:|---:|---:|---|"]
         for column in summary["columns"]:
             cell = summary["cells"][column]
             versus = cell["versus_reference"]
             top = cell["most_selected"]
-            most = "—" if top is None else f"{top['property']} ({top['runs']} runs, {100 * top['share']:.0f} %)"
+            runs = len(cell["honest"]["values"])
+            most = ("—" if top is None else
+                    f"{top['property']} ({top['runs']} of {runs} runs, {100 * top['share']:.0f} %)")
             lines.append(f"| {column} | {_difference(versus['paper'])} | {_difference(versus['honest'])} "
                          f"| {_relative(cell['entropy_first'])} | {_relative(cell['entropy_last'])} | {most} |")
     return "\n".join(lines) + "\n"
