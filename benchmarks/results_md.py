@@ -323,8 +323,8 @@ def _comparison(path: Path) -> list[str]:
         "",
         f"{dataset} {shots}-shot; {'seeds' if len(seeds) > 1 else 'seed'} {', '.join(str(s) for s in seeds)}; "
         f"{first['run']['iterations']} meta-iterations, evaluation every {first['eval']['every']}; "
-        f"{_num(_task_cpus(cfg), 0)} CPU per run; wall time of the invocation that wrote the file "
-        f"{_duration(d['wall_seconds'])}." + (" ROC-AUC mean ± std over seeds." if len(seeds) > 1 else ""),
+        f"{_num(_task_cpus(cfg), 0)} CPU per run; " + _progress(d) + (" ROC-AUC mean ± std over seeds."
+                                                                        if len(seeds) > 1 else ""),
         "",
         *_table(["column", "algorithm", "encoder", "paper", "honest", "published", "wall min / run",
                  "meta-it/s"], rows, "lllrrrrr"),
@@ -354,6 +354,19 @@ def _comparison(path: Path) -> list[str]:
     command = _command_for("gsrl compare", CONFIGS / "compare", cfg["name"], seeds)
     lines += [_code(command) + " " + _source(path, path.parent / "table.md")]
     return lines
+
+
+def _progress(d: dict) -> str:
+    """How complete the comparison is, and what wrote its file."""
+    unfinished = len(d.get("unfinished", []))
+    if d.get("finished_only"):
+        text = "written from the finished runs (`--finished-only`)"
+    else:
+        text = f"wall time of the invocation that wrote the file {_duration(d['wall_seconds'])}"
+    if unfinished:
+        text += (f"; {len(d['runs'])} of {len(d['runs']) + unfinished + len(d.get('failures', []))} runs have "
+                 f"finished (the same command runs the rest, resuming any that stopped)")
+    return text + "."
 
 
 def _paired_row(column: str, cell: dict) -> list[str]:

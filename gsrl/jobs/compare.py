@@ -100,7 +100,7 @@ def run_comparison(config: CompareConfig, compare_file: str | Path | None, finis
     payload = {
         "config": dataclasses.asdict(config), "run_config": str(run_config), "git_commit": git_commit(),
         "wall_seconds": wall_seconds, "summary": summary, "runs": records, "failures": outcome.failures,
-        "unfinished": unfinished,
+        "unfinished": unfinished, "finished_only": finished_only,
         "column_configs": {column: cells[(column, config.seeds[0])].to_dict() for column in config.algorithms},
     }
     table = format_markdown(summary, f"Meta-learning algorithms: {config.name}", note)
