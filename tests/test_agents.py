@@ -38,12 +38,12 @@ def test_the_agent_learns_to_pick_the_rewarded_pair() -> None:
     assert policy.agent._n_updates == 10 * (300 // 20 - 1)  # SB3's 10 epochs per full rollout
 
 
-def test_a_restored_agent_continues_exactly() -> None:
+def test_a_restored_agent_continues_exactly(tmp_path) -> None:
     config = SchedulerConfig(policy="sb3-ppo", pairs=3, options={"n_steps": 5, "batch_size": 5})
     whole = drive(make_policy(config, 8, seed=0), range(20))
     first = make_policy(config, 8, seed=0)
     head = drive(first, range(12))
-    path = "state.pt"
+    path = tmp_path / "state.pt"
     state = first.state_dict()
     torch.save(state, path)
     restored = make_policy(config, 8, seed=0)

@@ -127,7 +127,8 @@ def test_a_run_record_says_what_its_policy_selected():
     assert older["entropy_first"] is None and older["most_selected"] is None
     summary = summarize([record, {**record, "seed": 1, "most_selected": "c", "most_selected_share": 0.7}, older],
                         ["gsmeta"])
-    assert summary["cells"]["gsmeta"]["most_selected"] == {"property": "b", "runs": 1, "share": 0.9}  # tie: larger share
+    # b and c tie at one run each: the larger share wins
+    assert summary["cells"]["gsmeta"]["most_selected"] == {"property": "b", "runs": 1, "share": 0.9}
     assert summary["cells"]["gsmeta"]["entropy_first"] == pytest.approx(0.5)
 
 

@@ -31,7 +31,7 @@ except ImportError as error:  # the optional extra is missing: make_policy turns
 
 from gsrl.errors import ConfigError
 from gsrl.scheduling.config import SchedulerConfig
-from gsrl.scheduling.interface import Decision, Feedback, legal_pairs, valid_pairs
+from gsrl.scheduling.interface import Decision, Feedback, legal_pairs, selection_entropy, valid_pairs
 
 # Sized for runs of a few hundred meta-iterations: 10 updates in a 250-iteration run.
 PPO_DEFAULTS = {"n_steps": 25, "batch_size": 25}
@@ -107,10 +107,9 @@ class StableBaselinesPPOPolicy:
         pairs = legal_pairs(action, valid, min(self.config.pairs, len(valid)))
         # Per-pair weight: each of the B categorical heads' probabilities, averaged over the heads.
         weights = torch.stack([head.probs[0] for head in distribution]).mean(dim=0).numpy()
-        positive = weights[weights > 0]
         self.pending = {"observation": {k: v.copy() for k, v in observation.items()}, "action": action,
                         "value": values, "log_prob": log_probs, "episode_start": iteration == 0, "reward": None}
-        return Decision(pairs, None, weights.astype(float), float(-(positive * np.log(positive)).sum()))
+        return Decision(pairs, None, weights.astype(float), selection_entropy(weights))
 
     def observe(self, feedback: Feedback) -> None:
         if self.pending is not None and math.isfinite(feedback.reward):

@@ -95,6 +95,12 @@ def legal_pairs(action: np.ndarray, valid: np.ndarray, count: int) -> np.ndarray
     return np.array(chosen, dtype=np.int64)
 
 
+def selection_entropy(probabilities: np.ndarray) -> float:
+    """Entropy of a policy's selection distribution over the pool (what `Decision.entropy` reports)."""
+    positive = probabilities[probabilities > 0]
+    return float(-(positive * np.log(positive)).sum())
+
+
 def plackett_luce_sample(weights: Tensor, count: int, rng: np.random.Generator) -> tuple[np.ndarray, Tensor]:
     """Draw `count` distinct indices sequentially without replacement; return them and the exact log-probability.
 

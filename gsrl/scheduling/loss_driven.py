@@ -11,7 +11,7 @@ import torch
 
 from gsrl.errors import ConfigError
 from gsrl.scheduling.config import SchedulerConfig
-from gsrl.scheduling.interface import Decision, Feedback, plackett_luce_sample, valid_pairs
+from gsrl.scheduling.interface import Decision, Feedback, plackett_luce_sample, selection_entropy, valid_pairs
 
 
 class _PropertyStatsPolicy:
@@ -95,11 +95,6 @@ def _options(config: SchedulerConfig, defaults: dict[str, float], policy: str) -
     return {key: float(value) for key, value in options.items()}
 
 
-def _entropy(probabilities: np.ndarray) -> float:
-    positive = probabilities[probabilities > 0]
-    return float(-(positive * np.log(positive)).sum())
-
-
 class LearningProgressPolicy:
     """Learning-progress curriculum (after Graves et al. 2017): favour the properties whose query loss is
     falling fastest, where meta-training is currently making progress.
@@ -145,7 +140,7 @@ class LearningProgressPolicy:
         picks, _ = plackett_luce_sample(torch.as_tensor(probabilities), min(self.config.pairs, len(valid)), rng)
         full = np.zeros(len(observation["mask"]) // 2)
         full[valid] = probabilities
-        return Decision(valid[picks], None, full, _entropy(probabilities))
+        return Decision(valid[picks], None, full, selection_entropy(probabilities))
 
     def observe(self, feedback: Feedback) -> None:
         for prop, loss in feedback.query_losses.items():
@@ -209,7 +204,7 @@ class ThompsonSamplingPolicy:
         inclusion = chosen / chosen.sum()
         full = np.zeros(len(observation["mask"]) // 2)
         full[valid] = inclusion
-        return Decision(valid[picks].astype(np.int64), None, full, _entropy(inclusion))
+        return Decision(valid[picks].astype(np.int64), None, full, selection_entropy(inclusion))
 
     def observe(self, feedback: Feedback) -> None:
         discount = self.options["discount"]
