@@ -353,7 +353,36 @@ def _comparison(path: Path) -> list[str]:
         lines += [f"Failed runs: {len(d['failures'])}.", ""]
     command = _command_for("gsrl compare", CONFIGS / "compare", cfg["name"], seeds)
     lines += [_code(command) + " " + _source(path, path.parent / "table.md")]
-    return lines
+    selections = _co_selection(cfg["name"], columns)
+    return lines + (["", *selections] if selections else [])
+
+
+def _co_selection(name: str, columns: list[str]) -> list[str]:
+    """The policy-selection summary of a comparison, where `benchmarks/policy_selection.py` wrote one."""
+    path = RESULTS / f"policy-selection-{name}.json"
+    if not path.exists():
+        return []
+    summary = _load(path)["columns"]
+    shown = [c for c in columns if summary.get(c, {}).get("co_selection_lift_std") is not None]
+    if not shown:
+        return []
+    seeds = ", ".join(str(s) for s in summary[shown[0]]["co_selection_seeds"])
+    rows = []
+    for column in shown:
+        top = summary[column]["most_co_selected"]
+        pair = "—" if not top else f"{top[0]['pair'][0]} + {top[0]['pair'][1]} ({top[0]['lift']:.2f}, " \
+                                   f"{top[0]['meta_batches']})"
+        rows.append([f"`{column}`", _num(summary[column]["co_selection_lift_std"], 3), pair])
+    figure = ROOT / "docs" / "figures" / f"policy-selection-{name}.png"
+    return [f"Co-selection, counts pooled over seeds {seeds}: lift is how often two training properties were "
+            "selected in one meta-batch over what their own frequencies predict (1 = chance); its spread over "
+            "property pairs measures pairing beyond chance, and `uniform`'s is the chance level with its noise. The "
+            "columns of one seed draw from the same candidate pools, so a pair that shared many pools stands out in "
+            "several columns alike:",
+            "", *_table(["column", "lift std over pairs", "most co-selected pair (lift, meta-batches)"], rows, "lrl"),
+            "", f"![Selections of {name}](figures/{figure.name})", "",
+            f"Command: `python benchmarks/policy_selection.py {_rel(_config_named(CONFIGS / 'compare', name))}`. "
+            + _source(path, figure)]
 
 
 def _progress(d: dict) -> str:

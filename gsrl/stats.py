@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["mean_std", "paired_difference"]
+__all__ = ["co_selection_lift", "mean_std", "paired_difference"]
 
 
 def mean_std(values: list[float]) -> dict[str, Any]:
@@ -31,3 +31,26 @@ def paired_difference(values: dict[Any, float], reference: dict[Any, float], lev
         half = float(stats.t.ppf(0.5 + level / 2, len(differences) - 1) * stats.sem(differences))
         interval = [mean - half, mean + half]
     return {"mean": mean, "ci": interval, "level": level, "pairs": len(differences), "differences": differences}
+
+
+def co_selection_lift(counts: np.ndarray, meta_batches: int) -> np.ndarray:
+    """How much more often two properties were selected together than their own frequencies predict.
+
+    ``counts[a, b]`` is the number of meta-batches that selected both a and b (the diagonal: a alone), each
+    meta-batch selecting k distinct properties of n. The expected count scales the product of the two
+    properties' own counts so that a uniformly random k-subset each meta-batch gives a ratio of 1 on
+    average; above 1, a and b were selected together more often than their frequencies alone explain (for
+    very unequal frequencies the k-subset constraint moves the ratio a little by itself). Pairs with a
+    property never selected, and the diagonal, are NaN.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    n = counts.shape[0]
+    selected = np.diag(counts)
+    k = selected.sum() / meta_batches
+    if n < 2 or k <= 1:
+        raise ValueError(f"co-selection needs at least two properties per meta-batch (k = {k:.2f}, n = {n})")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.outer(selected, selected) * (k - 1) * n / (k * (n - 1) * meta_batches)
+        lift = np.where(expected > 0, counts / expected, np.nan)
+    np.fill_diagonal(lift, np.nan)
+    return lift

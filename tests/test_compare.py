@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gsrl.checkpoint import identity_digest
@@ -13,6 +14,7 @@ from gsrl.compare.table import format_markdown, run_record, summarize
 from gsrl.config import ConfigError, load_config
 from gsrl.jobs.compare import run_directory
 from gsrl.jobs.grid import PACK_FILE, RunPack
+from gsrl.stats import co_selection_lift
 from tests.conftest import TINY_OVERRIDES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +132,31 @@ def test_a_run_record_says_what_its_policy_selected():
     # b and c tie at one run each: the larger share wins
     assert summary["cells"]["gsmeta"]["most_selected"] == {"property": "b", "runs": 1, "share": 0.9}
     assert summary["cells"]["gsmeta"]["entropy_first"] == pytest.approx(0.5)
+
+
+def test_co_selection_lift_is_one_for_chance_pairings_and_above_one_for_deliberate_ones():
+    from itertools import combinations
+
+    def counts(meta_batches: list[tuple[int, ...]], n: int) -> np.ndarray:
+        together = np.zeros((n, n), dtype=np.int64)
+        for chosen in meta_batches:
+            for a in chosen:
+                for b in chosen:
+                    together[a, b] += 1
+        return together
+
+    every_triple = list(combinations(range(4), 3))  # each 3-subset of 4 once: the uniform expectation itself
+    lift = co_selection_lift(counts(every_triple, 4), len(every_triple))
+    off_diagonal = ~np.eye(4, dtype=bool)
+    assert np.allclose(lift[off_diagonal], 1.0) and np.isnan(np.diag(lift)).all()
+    # always {0, 1} or {2, 3}: each property half the time, as under chance, but never across the two pairs
+    paired = co_selection_lift(counts([(0, 1), (2, 3), (0, 1), (2, 3)], 4), 4)
+    assert paired[0, 1] == pytest.approx(3.0) and paired[2, 3] == pytest.approx(3.0)  # 2 seen, 2/3 expected
+    assert paired[0, 2] == 0.0 and paired[1, 3] == 0.0
+    never = co_selection_lift(counts([(0, 1), (1, 2)], 4), 2)  # property 3 never selected
+    assert np.isnan(never[3]).all() and never[0, 1] == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="two properties per meta-batch"):
+        co_selection_lift(counts([(0,), (1,)], 3), 2)
 
 
 @pytest.mark.parametrize("dataset", ["sider", "tox21"])
