@@ -116,9 +116,7 @@ def draw(name: str, columns: list[str], summary: dict, path: Path) -> None:
     lines.set_ylabel("entropy / ln(candidate pairs)")
     lines.set_title("how far from uniform each policy picks (1 = uniform)", fontsize=9)
     lines.legend(fontsize=7)
-    lifted = [shown[0]] + (["uniform"] if "uniform" in shown and shown[0] != "uniform" else [])
-    if not summary[shown[0]]["co_selection_seeds"]:
-        lifted = []
+    lifted = [c for c in dict.fromkeys([shown[0], "uniform"]) if c in shown and summary[c]["co_selection_seeds"]]
     norm = LogNorm(vmin=0.25, vmax=4.0)
     for slot, column in enumerate(lifted):
         axis = figure.add_subplot(grid[1, slot])
