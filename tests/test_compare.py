@@ -183,6 +183,34 @@ def test_the_policy_study_pairs_every_column_on_the_reduced_network(dataset):
         "gsmeta", "uniform", "hardest", "ucb", "learning-progress", "thompson", "sb3-ppo"}
 
 
+@pytest.mark.parametrize("dataset", ["sider"])
+def test_the_published_size_policy_study_reuses_gsmeta_runs_and_takes_the_best_reduced_policy(dataset):
+    """Its gsmeta column is the algorithm comparison's gsmeta runs, and its third column is the policy with
+    the highest mean honest paired difference from uniform in the finished reduced study."""
+    path = CONFIGS / "compare" / f"{dataset}-10shot-policies-published.yaml"
+    published = load_config(path, schema=CompareConfig)
+    algorithms_path = CONFIGS / "compare" / f"{dataset}-10shot.yaml"
+    algorithms = load_config(algorithms_path, schema=CompareConfig)
+    assert published.seeds == algorithms.seeds and published.reference == "uniform"
+    cells = {column: published.cell_config(column, 2, published.resolved_run_config(path)).to_dict()
+             for column in published.algorithms}
+    shared = algorithms.cell_config("gsmeta", 2, algorithms.resolved_run_config(algorithms_path))
+    assert cells["gsmeta"] == shared.to_dict()
+    assert cells["uniform"]["encoder"]["emb_dim"] == 300 and cells["uniform"]["scheduler"]["pool_size"] == 10
+    for column, config in cells.items():
+        changed = {f"{section}.{key}" for section, values in config.items() if isinstance(values, dict)
+                   for key, value in values.items() if cells["uniform"][section][key] != value}
+        assert changed == (set() if column == "uniform" else {"scheduler.policy"}), column
+
+    reduced = json.loads((ROOT / "benchmarks" / "results" / "compare" / f"policies-{dataset}-10shot" /
+                          "results.json").read_text())["summary"]
+    honest = {column: cell["versus_reference"]["honest"] for column, cell in reduced["cells"].items()
+              if column not in ("gsmeta", "uniform")}
+    assert all(difference["pairs"] == 5 for difference in honest.values())
+    best = max(honest, key=lambda column: honest[column]["mean"])
+    assert list(published.algorithms) == ["gsmeta", "uniform", best]
+
+
 def test_gsrl_compare_runs_algorithms_by_seeds_on_ray_and_reuses_finished_runs(tmp_path, data_root, cache_dir):
     ray = pytest.importorskip("ray")
     from click.testing import CliRunner
