@@ -336,7 +336,8 @@ def _comparison(path: Path) -> list[str]:
                   "selection entropy over its maximum in the first and last tenth of the run (1 = uniform):", "",
                   *_table(["column", "paper Δ", "honest Δ", "entropy, first tenth", "entropy, last tenth",
                            "most selected (runs, share)"], [_paired_row(col, d["summary"]["cells"][col])
-                                                            for col in columns], "lrrrrl"), ""]
+                                                            for col in columns], "lrrrrl"), "",
+                  _separated(reference, d["summary"]["cells"], columns), ""]
     if len(columns) == 2:
         a, b = columns
         runs = {(r["column"], r["seed"]): r for r in d["runs"]}
@@ -396,6 +397,20 @@ def _progress(d: dict) -> str:
         text += (f"; {len(d['runs'])} of {len(d['runs']) + unfinished + len(d.get('failures', []))} runs have "
                  f"finished (the same command runs the rest, resuming any that stopped)")
     return text + "."
+
+
+def _separated(reference: str, cells: dict, columns: list[str]) -> str:
+    """The columns whose paired 95 % interval excludes zero, under each protocol: the plain verdict."""
+    verdicts = []
+    for protocol, label in (("paper", "paper protocol"), ("honest", "honest protocol")):
+        found = []
+        for column in columns:
+            interval = cells[column]["versus_reference"][protocol]["ci"]
+            if column != reference and interval is not None and (interval[0] > 0 or interval[1] < 0):
+                found.append(f"`{column}` {'above' if interval[0] > 0 else 'below'}")
+        verdicts.append(f"{label}: {', '.join(found) if found else 'none'}")
+    return (f"Columns whose 95 % interval excludes zero, above or below `{reference}` (one test per column, "
+            "uncorrected for their number): " + "; ".join(verdicts) + ".")
 
 
 def _paired_row(column: str, cell: dict) -> list[str]:

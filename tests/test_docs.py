@@ -61,3 +61,13 @@ def test_relative_links_resolve(path):
 def test_link_pattern():
     sample = 'See [a](docs/a.md), [b](https://x.org/b), [c](#top), [d](../d.md#part "t") and `[e](no.md)`.'
     assert LINK.findall(INLINE_CODE.sub("", sample)) == ["docs/a.md", "https://x.org/b", "#top", "../d.md#part"]
+
+
+def test_the_comparison_verdict_names_only_intervals_that_exclude_zero():
+    def cell(paper: list[float] | None, honest: list[float] | None) -> dict:
+        return {"versus_reference": {"paper": {"ci": paper}, "honest": {"ci": honest}}}
+
+    cells = {"uniform": cell([0.0, 0.0], [0.0, 0.0]), "a": cell([0.001, 0.02], [-0.01, 0.02]),
+             "b": cell([-0.03, -0.002], None), "c": cell([-0.01, 0.01], [-0.01, 0.0])}
+    verdict = _generator()._separated("uniform", cells, ["uniform", "a", "b", "c"])
+    assert verdict.endswith("paper protocol: `a` above, `b` below; honest protocol: none.")
