@@ -87,8 +87,8 @@ def summarize(found: dict) -> dict:
 
 def draw(name: str, columns: list[str], summary: dict, path: Path) -> None:
     """Top: selection shares and relative entropy per column. Bottom: the co-selection lift of the first
-    column and of `uniform` (the chance level, noise included) on one colour scale, and every column's
-    lift spread."""
+    column other than `uniform` and of `uniform` (the chance level, noise included) on one colour scale,
+    and every column's lift spread."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -116,7 +116,8 @@ def draw(name: str, columns: list[str], summary: dict, path: Path) -> None:
     lines.set_ylabel("entropy / ln(candidate pairs)")
     lines.set_title("how far from uniform each policy picks (1 = uniform)", fontsize=9)
     lines.legend(fontsize=7)
-    lifted = [c for c in dict.fromkeys([shown[0], "uniform"]) if c in shown and summary[c]["co_selection_seeds"]]
+    first_policy = next((c for c in shown if c != "uniform"), shown[0])
+    lifted = [c for c in dict.fromkeys([first_policy, "uniform"]) if c in shown and summary[c]["co_selection_seeds"]]
     norm = LogNorm(vmin=0.25, vmax=4.0)
     for slot, column in enumerate(lifted):
         axis = figure.add_subplot(grid[1, slot])

@@ -338,6 +338,11 @@ def _comparison(path: Path) -> list[str]:
                            "most selected (runs, share)"], [_paired_row(col, d["summary"]["cells"][col])
                                                             for col in columns], "lrrrrl"), "",
                   _separated(reference, d["summary"]["cells"], columns), ""]
+        unrecorded = [f"`{col}`" for col in columns if d["summary"]["cells"][col].get("most_selected") is None]
+        if unrecorded:
+            whose = "its" if len(unrecorded) == 1 else "their"
+            lines += [f"No selections for {', '.join(unrecorded)}: {whose} runs were recorded before runs kept what "
+                      "their policy selected.", ""]
     if len(columns) == 2:
         a, b = columns
         runs = {(r["column"], r["seed"]): r for r in d["runs"]}
