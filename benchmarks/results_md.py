@@ -300,13 +300,13 @@ def _task_cpus(cfg: dict) -> float | None:
 def _comparison(path: Path) -> list[str]:
     d = _load(path)
     cfg = d["config"]
-    columns = d["summary"]["columns"]
+    columns, cells = d["summary"]["columns"], d["summary"]["cells"]
     first = d["column_configs"][columns[0]]
     dataset, shots = first["data"]["dataset"], first["episode"]["shots"]
     seeds = cfg["seeds"]
     rows = []
     for col in columns:
-        cell, ccfg = d["summary"]["cells"][col], d["column_configs"][col]
+        cell, ccfg = cells[col], d["column_configs"][col]
         published = cell.get("published")
         rows.append([
             f"`{col}`",
@@ -335,10 +335,10 @@ def _comparison(path: Path) -> list[str]:
         lines += [f"Paired by seed with `{reference}` (ROC-AUC points, mean [95 % t interval], n pairs); the policy's "
                   "selection entropy over its maximum in the first and last tenth of the run (1 = uniform):", "",
                   *_table(["column", "paper Δ", "honest Δ", "entropy, first tenth", "entropy, last tenth",
-                           "most selected (runs, share)"], [_paired_row(col, d["summary"]["cells"][col])
+                           "most selected (runs, share)"], [_paired_row(col, cells[col])
                                                             for col in columns], "lrrrrl"), "",
-                  _separated(reference, d["summary"]["cells"], columns), ""]
-        unrecorded = [f"`{col}`" for col in columns if d["summary"]["cells"][col].get("most_selected") is None]
+                  _separated(reference, cells, columns), ""]
+        unrecorded = [f"`{col}`" for col in columns if cells[col].get("most_selected") is None]
         if unrecorded:
             whose = "its" if len(unrecorded) == 1 else "their"
             lines += [f"No selections for {', '.join(unrecorded)}: {whose} runs were recorded before runs kept what "

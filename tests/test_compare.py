@@ -21,6 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
 
 
+def _changed_keys(config: dict, reference: dict) -> dict[str, object]:
+    """`section.key` -> value for every key of a run config that differs from the reference run config."""
+    return {f"{section}.{key}": value for section, values in config.items() if isinstance(values, dict)
+            for key, value in values.items() if reference[section][key] != value}
+
+
 @pytest.mark.parametrize("dataset", ["sider", "tox21"])
 def test_shipped_comparisons_differ_from_gsmeta_only_in_each_algorithm_s_keys(dataset):
     cells = {}
@@ -38,8 +44,7 @@ def test_shipped_comparisons_differ_from_gsmeta_only_in_each_algorithm_s_keys(da
     assert reference["episode"]["shots"] == 10 and reference["scheduler"]["pairs"] == 5
 
     def differences(column: str) -> dict[str, object]:
-        return {f"{section}.{key}": value for section, values in cells[column].items() if isinstance(values, dict)
-                for key, value in values.items() if reference[section][key] != value}
+        return _changed_keys(cells[column], reference)
 
     assert differences("gsmeta-no-scheduler") == {"scheduler.policy": "uniform"}
     assert differences("gsmeta-no-contrastive") == {"meta.contrastive_weight": 0.0}
@@ -174,8 +179,7 @@ def test_the_policy_study_pairs_every_column_on_the_reduced_network(dataset):
     reference = cells["uniform"]
     assert reference["encoder"]["emb_dim"] == 128 and reference["run"]["iterations"] == 250
     for column, config in cells.items():
-        changed = {f"{section}.{key}" for section, values in config.items() if isinstance(values, dict)
-                   for key, value in values.items() if reference[section][key] != value}
+        changed = set(_changed_keys(config, reference))
         expected = {"no-contrastive": {"scheduler.policy", "meta.contrastive_weight"},
                     "no-m2m": {"scheduler.policy", "relation.mol_mol_edges"}}.get(column, {"scheduler.policy"})
         assert changed == (set() if column == "uniform" else expected), column
@@ -198,8 +202,7 @@ def test_the_published_size_policy_study_reuses_gsmeta_runs_and_takes_the_best_r
     assert cells["gsmeta"] == shared.to_dict()
     assert cells["uniform"]["encoder"]["emb_dim"] == 300 and cells["uniform"]["scheduler"]["pool_size"] == 10
     for column, config in cells.items():
-        changed = {f"{section}.{key}" for section, values in config.items() if isinstance(values, dict)
-                   for key, value in values.items() if cells["uniform"][section][key] != value}
+        changed = set(_changed_keys(config, cells["uniform"]))
         assert changed == (set() if column == "uniform" else {"scheduler.policy"}), column
 
     reduced = json.loads((ROOT / "benchmarks" / "results" / "compare" / f"policies-{dataset}-10shot" /
