@@ -187,7 +187,7 @@ def test_the_policy_study_pairs_every_column_on_the_reduced_network(dataset):
         "gsmeta", "uniform", "hardest", "ucb", "learning-progress", "thompson", "sb3-ppo"}
 
 
-@pytest.mark.parametrize("dataset", ["sider"])
+@pytest.mark.parametrize("dataset", ["sider", "tox21"])
 def test_the_published_size_policy_study_reuses_gsmeta_runs_and_takes_the_best_reduced_policy(dataset):
     """Its gsmeta column is the algorithm comparison's gsmeta runs, and its third column is the policy with
     the highest mean honest paired difference from uniform in the finished reduced study."""
